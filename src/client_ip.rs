@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::Request;
+use http::{Extensions, Request};
 
 /// The address of the TCP peer, inserted into request extensions by the server loop.
 ///
@@ -21,7 +21,11 @@ pub struct ClientIp(pub IpAddr);
 /// peer address, with IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`) turned into IPv4 so one
 /// client has one address. Returns `None` when the server loop recorded no address.
 pub fn client_ip<B>(request: &Request<B>) -> Option<IpAddr> {
-    let extensions = request.extensions();
+    client_ip_from_extensions(request.extensions())
+}
+
+/// Returns the client address recorded in `extensions`, as [`client_ip`] does for a request.
+pub fn client_ip_from_extensions(extensions: &Extensions) -> Option<IpAddr> {
     if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
         return Some(*ip);
     }

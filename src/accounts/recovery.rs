@@ -1,0 +1,451 @@
+//! Password reset, email verification and password change.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::email::canonical_email;
+use super::service::{AuthService, ClientContext, ip_text, span};
+use crate::audit::{AuditEvent, AuditEventType};
+use crate::error::AuthError;
+use crate::mail::{Email, EmailKind};
+use crate::store::{OneTimeToken, SessionRecord, TokenPurpose, User};
+use crate::token::SecretToken;
+
+impl AuthService {
+    /// Starts a password reset.
+    ///
+    /// Returns at once with the same result whether or not the address has an account; the
+    /// lookup, the token and the email happen in a background task, so neither the answer nor
+    /// its timing tells the two apart. The email goes to the address stored for the account.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Validation`] when `email` is not an email address at all.
+    pub async fn forgot_password(
+        &self,
+        email: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        let canonical = canonical_email(email).map_err(|error| AuthError::Validation {
+            details: vec![error.detail()],
+        })?;
+        let service = self.clone();
+        let client = client.clone();
+        tokio::spawn(async move { service.send_reset_link(&canonical, &client).await });
+        Ok(())
+    }
+
+    async fn send_reset_link(&self, canonical: &str, client: &ClientContext) {
+        let user = match self.inner.stores.users.find_user_by_email(canonical).await {
+            Ok(user) => user,
+            Err(error) => {
+                tracing::error!(error = %error, "password reset not started: user lookup failed");
+                return;
+            }
+        };
+        let mut event = AuditEvent::new(AuditEventType::PasswordResetRequested, self.now())
+            .client(ip_text(client), client.user_agent.as_deref())
+            .meta("email", canonical)
+            .meta("account_exists", user.is_some());
+        event.user_id = user.as_ref().map(|user| user.id);
+        self.audit(event).await;
+        let Some(user) = user else {
+            return;
+        };
+
+        let lifetime = self.inner.config.accounts.reset_token_lifetime;
+        let Some(token) = self
+            .issue_token(&user, TokenPurpose::PasswordReset, lifetime)
+            .await
+        else {
+            return;
+        };
+        let body = format!(
+            "Someone asked to reset the password of this account.\n\
+             To choose a new password, open this link:\n{}/reset-password?token={}\n\
+             The link works once and expires in {} minutes. If you did not ask, ignore this \
+             message: your password stays as it is.",
+            self.inner.config.accounts.public_url,
+            token.expose(),
+            lifetime.as_secs() / 60,
+        );
+        self.send_mail(Email {
+            kind: EmailKind::PasswordReset,
+            to: user.email.clone(),
+            subject: "Reset your password".into(),
+            body,
+            token: Some(token.expose().to_owned()),
+        })
+        .await;
+    }
+
+    /// Issues a one-time token, replacing the user's older ones of the same purpose. Returns
+    /// `None` after logging when it cannot be stored.
+    pub(super) async fn issue_token(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+        lifetime: Duration,
+    ) -> Option<SecretToken> {
+        let token = match SecretToken::generate() {
+            Ok(token) => token,
+            Err(error) => {
+                tracing::error!(error = %error, "random source failed: token not issued");
+                return None;
+            }
+        };
+        let now = self.now();
+        let record = OneTimeToken {
+            digest: token.digest(),
+            user_id: user.id,
+            purpose,
+            created_at: now,
+            expires_at: now + span(lifetime),
+            used_at: None,
+        };
+        match self.inner.stores.tokens.issue_token(record).await {
+            Ok(()) => Some(token),
+            Err(error) => {
+                tracing::error!(error = %error, purpose = purpose.as_str(), "token not stored");
+                None
+            }
+        }
+    }
+
+    /// Sets a new password with a reset token, revokes every session of the user and every
+    /// other reset token, and clears the lockout of the address.
+    ///
+    /// The token is consumed atomically before hashing, so of concurrent uses exactly one
+    /// succeeds; a token issued before the password last changed is rejected.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Validation`] when the new password breaks the policy (the token stays
+    /// usable); [`AuthError::InvalidToken`] when the token is malformed, unknown, used,
+    /// expired or stale; [`AuthError::ServiceUnavailable`] when a store fails.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        self.inner
+            .policy
+            .validate(new_password)
+            .map_err(|details| AuthError::Validation { details })?;
+        let (record, user) = self
+            .consume_token(token, TokenPurpose::PasswordReset)
+            .await?;
+
+        let hash = self
+            .inner
+            .hasher
+            .hash(new_password)
+            .await
+            .map_err(AuthError::unavailable)?;
+        let now = self.now();
+        let users = &self.inner.stores.users;
+        let stored = users
+            .set_password_hash(user.id, &hash, now)
+            .await
+            .map_err(|error| self.store_failure("password reset", error))?;
+        if !stored {
+            return Err(AuthError::InvalidToken);
+        }
+        let revoked = self.revoke_after_password_change(&user, None).await?;
+        if let Err(error) = self.inner.stores.lockouts.clear_lockout(&user.email).await {
+            tracing::error!(error = %error, "lockout not cleared after a password reset");
+        }
+        self.audit(
+            AuditEvent::new(AuditEventType::PasswordReset, now)
+                .user(user.id)
+                .client(ip_text(client), client.user_agent.as_deref())
+                .meta("sessions_revoked", revoked)
+                .meta("token_issued_at", record.created_at.unix_timestamp()),
+        )
+        .await;
+        self.notify_password_changed(&user);
+        Ok(())
+    }
+
+    /// Marks the address of a verification token's user as verified.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidToken`] when the token is malformed, unknown, used or expired;
+    /// [`AuthError::ServiceUnavailable`] when a store fails.
+    pub async fn verify_email(&self, token: &str, client: &ClientContext) -> Result<(), AuthError> {
+        let (_, user) = self
+            .consume_token(token, TokenPurpose::EmailVerification)
+            .await?;
+        let marked = self
+            .inner
+            .stores
+            .users
+            .mark_email_verified(user.id)
+            .await
+            .map_err(|error| self.store_failure("email verification", error))?;
+        if !marked {
+            return Err(AuthError::InvalidToken);
+        }
+        self.audit(
+            AuditEvent::new(AuditEventType::EmailVerified, self.now())
+                .user(user.id)
+                .client(ip_text(client), client.user_agent.as_deref()),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn consume_token(
+        &self,
+        token: &str,
+        purpose: TokenPurpose,
+    ) -> Result<(OneTimeToken, User), AuthError> {
+        let token = SecretToken::parse(token).ok_or(AuthError::InvalidToken)?;
+        let now = self.now();
+        let record = self
+            .inner
+            .stores
+            .tokens
+            .consume_token(&token.digest(), purpose, now)
+            .await
+            .map_err(|error| self.store_failure("token use", error))?
+            .ok_or(AuthError::InvalidToken)?;
+        let user = self
+            .inner
+            .stores
+            .users
+            .find_user_by_id(record.user_id)
+            .await
+            .map_err(|error| self.store_failure("token use", error))?
+            .ok_or(AuthError::InvalidToken)?;
+        // A link mailed before the password last changed must not work afterwards.
+        if record.created_at < user.password_changed_at {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok((record, user))
+    }
+
+    /// Changes the password of a logged-in user after checking the current one.
+    ///
+    /// Every other session of the user and every outstanding reset token is revoked; the
+    /// session that made the change stays valid, so the user is not logged out mid-action.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidCredentials`] when `current_password` is wrong;
+    /// [`AuthError::Validation`] when the new password breaks the policy;
+    /// [`AuthError::Unauthorized`] when the user no longer exists;
+    /// [`AuthError::ServiceUnavailable`] when a store fails.
+    pub async fn change_password(
+        &self,
+        session: &SessionRecord,
+        current_password: &str,
+        new_password: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        if self.inner.policy.exceeds_max_length(current_password) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.inner
+            .policy
+            .validate(new_password)
+            .map_err(|details| AuthError::Validation { details })?;
+        let user = self.current_user(session).await?;
+        let verification = self
+            .inner
+            .hasher
+            .verify(current_password, &user.password_hash)
+            .await;
+        let valid = match verification {
+            Ok(verification) => verification.valid,
+            Err(error) if error.is_invalid_hash() => false,
+            Err(error) => return Err(AuthError::unavailable(error)),
+        };
+        if !valid {
+            self.audit(
+                AuditEvent::new(AuditEventType::LoginFailure, self.now())
+                    .user(user.id)
+                    .client(ip_text(client), client.user_agent.as_deref())
+                    .meta("reason", "invalid_current_password"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        }
+
+        let hash = self
+            .inner
+            .hasher
+            .hash(new_password)
+            .await
+            .map_err(AuthError::unavailable)?;
+        let now = self.now();
+        let stored = self
+            .inner
+            .stores
+            .users
+            .set_password_hash(user.id, &hash, now)
+            .await
+            .map_err(|error| self.store_failure("password change", error))?;
+        if !stored {
+            return Err(AuthError::Unauthorized);
+        }
+        let revoked = self
+            .revoke_after_password_change(&user, Some(session))
+            .await?;
+        self.audit(
+            AuditEvent::new(AuditEventType::PasswordChanged, now)
+                .user(user.id)
+                .client(ip_text(client), client.user_agent.as_deref())
+                .meta("sessions_revoked", revoked),
+        )
+        .await;
+        self.notify_password_changed(&user);
+        Ok(())
+    }
+
+    /// Revokes the user's sessions (all but `keep`) and reset tokens; returns the number of
+    /// sessions revoked.
+    async fn revoke_after_password_change(
+        &self,
+        user: &User,
+        keep: Option<&SessionRecord>,
+    ) -> Result<u64, AuthError> {
+        let stores = &self.inner.stores;
+        let revoked = stores
+            .sessions
+            .revoke_user_sessions(user.id, keep.map(|session| &session.token_digest))
+            .await
+            .map_err(|error| self.store_failure("session revocation", error))?;
+        stores
+            .tokens
+            .revoke_user_tokens(user.id, TokenPurpose::PasswordReset)
+            .await
+            .map_err(|error| self.store_failure("token revocation", error))?;
+        Ok(revoked)
+    }
+
+    fn notify_password_changed(&self, user: &User) {
+        let service = self.clone();
+        let email = Email {
+            kind: EmailKind::PasswordChanged,
+            to: user.email.clone(),
+            subject: "Your password was changed".into(),
+            body: "The password of your account was just changed, and every other session was \
+                   logged out. If this was not you, reset your password at once."
+                .into(),
+            token: None,
+        };
+        tokio::spawn(async move { service.send_mail(email).await });
+    }
+
+    /// Lists the live sessions of a user, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::ServiceUnavailable`] when the store fails.
+    pub async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, AuthError> {
+        let now = self.now();
+        let idle_cutoff = now - span(self.inner.config.session.idle_timeout);
+        let sessions = self
+            .inner
+            .stores
+            .sessions
+            .list_user_sessions(user_id)
+            .await
+            .map_err(|error| self.store_failure("session listing", error))?;
+        Ok(sessions
+            .into_iter()
+            .filter(|session| session.expires_at > now && session.last_seen_at > idle_cutoff)
+            .collect())
+    }
+
+    /// Revokes one of the caller's own sessions by its public id.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NotFound`] when the user has no such session;
+    /// [`AuthError::ServiceUnavailable`] when the store fails.
+    pub async fn revoke_own_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        let revoked = self
+            .inner
+            .stores
+            .sessions
+            .revoke_session_by_id(user_id, session_id)
+            .await
+            .map_err(|error| self.store_failure("session revocation", error))?;
+        if !revoked {
+            return Err(AuthError::NotFound);
+        }
+        self.audit(
+            AuditEvent::new(AuditEventType::SessionRevoked, self.now())
+                .user(user_id)
+                .client(ip_text(client), client.user_agent.as_deref())
+                .meta("session_id", session_id.to_string())
+                .meta("reason", "revoked_by_user"),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Deletes expired sessions and used or expired tokens; returns how many of each. Call it
+    /// periodically, for example every few minutes.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::ServiceUnavailable`] when a store fails.
+    pub async fn purge_expired(&self) -> Result<(u64, u64), AuthError> {
+        let now = self.now();
+        let idle_cutoff = now - span(self.inner.config.session.idle_timeout);
+        let stores = &self.inner.stores;
+        let sessions = stores
+            .sessions
+            .purge_expired_sessions(now, idle_cutoff)
+            .await
+            .map_err(|error| self.store_failure("session purge", error))?;
+        let tokens = stores
+            .tokens
+            .purge_expired_tokens(now)
+            .await
+            .map_err(|error| self.store_failure("token purge", error))?;
+        Ok((sessions, tokens))
+    }
+
+    /// Lists users for administrators, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::ServiceUnavailable`] when the store fails.
+    pub async fn list_users(&self, offset: usize, limit: usize) -> Result<Vec<User>, AuthError> {
+        self.inner
+            .stores
+            .users
+            .list_users(offset, limit)
+            .await
+            .map_err(|error| self.store_failure("user listing", error))
+    }
+
+    /// Queries the audit trail, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::ServiceUnavailable`] when the store fails.
+    pub async fn query_audit(
+        &self,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<AuditEvent>, AuthError> {
+        self.inner
+            .stores
+            .audit
+            .query_events(query)
+            .await
+            .map_err(|error| self.store_failure("audit query", error))
+    }
+}
