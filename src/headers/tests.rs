@@ -193,9 +193,11 @@ async fn configured_values_sent() {
     assert_eq!(headers[REFERRER_POLICY], "no-referrer");
 }
 
+type ConfigChange = fn(&mut HeadersConfig);
+
 #[test]
 fn header_injection_rejected_at_build() {
-    let cases: [(&str, fn(&mut HeadersConfig)); 6] = [
+    let cases: [(&str, ConfigChange); 6] = [
         ("headers.content_security_policy", |config| {
             config.content_security_policy =
                 "default-src 'self'; report-uri /r\nX-Injected: 1".to_owned();
