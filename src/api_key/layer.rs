@@ -18,10 +18,12 @@ pub struct ApiKeyLayer {
 impl ApiKeyLayer {
     /// Stores the SHA-256 digest of each key; the keys themselves are not kept.
     ///
-    /// With no keys, the layer rejects every request and logs a warning here, once. A key that
-    /// is empty or only white space can never match, because such headers are rejected before
-    /// any comparison; it is kept so that [`ApiKeyMatched::index`](super::ApiKeyMatched) still
-    /// counts positions in `keys`, and a warning names its position.
+    /// With no keys, the layer rejects every request and logs a warning here, once.
+    ///
+    /// A key that is empty or only white space can never match, because such headers are
+    /// rejected before any comparison. It is still kept, so that
+    /// [`ApiKeyMatched::index`](super::ApiKeyMatched) counts positions in `keys`, and a warning
+    /// names its position.
     pub fn new(keys: &[Secret]) -> Self {
         if keys.is_empty() {
             tracing::warn!("API-key layer built without keys, so it rejects every request");

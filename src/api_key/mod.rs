@@ -2,8 +2,8 @@
 //!
 //! [`ApiKeyLayer`] keeps only the SHA-256 digests of the configured keys and accepts a request
 //! when it carries exactly one `X-API-Key` header whose digest equals one of them. Several
-//! keys can be valid at once, so a key can be rotated without downtime; [`ApiKeyMatched`] in
-//! the request extensions tells the handler which one matched.
+//! keys can be valid at once, so a key can be rotated without downtime. [`ApiKeyMatched`] in
+//! the request extensions records which one matched.
 //!
 //! Everything else is rejected with
 //! [`AuthError::InvalidApiKey`](crate::AuthError::InvalidApiKey) (401, `INVALID_API_KEY`): a

@@ -13,7 +13,7 @@ use crate::config::Secret;
 const KEY: &str = "k3y-for-tests-0123456789abcdef";
 const NEW_KEY: &str = "rotated-key-fedcba9876543210";
 
-/// The inner service answers with the matched key's position, or "none".
+/// The inner service returns the matched key's position, or "none".
 async fn echo_match(request: Request<()>) -> Result<Response<Full<Bytes>>, Infallible> {
     let text = match request.extensions().get::<ApiKeyMatched>() {
         Some(matched) => matched.index.to_string(),

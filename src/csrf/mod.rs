@@ -1,7 +1,7 @@
 //! Cross-site request forgery checks from `Sec-Fetch-Site`, `Origin` and `Referer`.
 //!
 //! [`CsrfLayer`] lets safe methods (GET, HEAD, OPTIONS, TRACE) through and checks every other
-//! method, whether or not the request carries a session cookie: a forged login form needs no
+//! method, whether or not the request carries a session cookie. A forged login form needs no
 //! cookie, so checking only requests with one would leave login CSRF open. The checks, in
 //! order:
 //!

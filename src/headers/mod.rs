@@ -22,7 +22,8 @@
 //!
 //! With [`HeadersConfig::force_https`], a plain-HTTP request gets a `308 Permanent Redirect`
 //! to the same path on `https://`, with the security headers but without HSTS. When the
-//! request has no valid `Host`, no redirect target exists and the answer is
+//! request has no valid `Host` (nor, without a `Host` header, an authority in its URI as
+//! HTTP/2 sends it), no redirect target exists, so the response is
 //! [`AuthError::HttpsRequired`](crate::AuthError::HttpsRequired) (403).
 //!
 //! # Examples
@@ -57,7 +58,7 @@ pub use self::future::ResponseFuture;
 pub use self::layer::SecurityHeadersLayer;
 pub use self::service::SecurityHeaders;
 
-/// A request-extension marker that says the request arrived over TLS.
+/// A request-extension marker for a request that arrived over TLS.
 ///
 /// A server loop that terminates TLS itself inserts it into every request of a TLS
 /// connection, as hyper and axum do not record the transport in the request:

@@ -77,8 +77,8 @@ fn https_redirect<ReqBody, ResBody>(request: &Request<ReqBody>) -> Response<Resp
         Some(port) if port != 80 => format!("https://{}:{port}{path}", host.host),
         _ => format!("https://{}{path}", host.host),
     };
-    // The host and the URI were both checked to hold only header-safe characters, so this
-    // conversion cannot fail; the 403 keeps the fallback safe anyway.
+    // The host passed the strict authority check and http's URI parser rejects control
+    // characters, so this conversion should not fail. If it does, a 403 is still safe.
     let Ok(location) = HeaderValue::try_from(location) else {
         return AuthError::HttpsRequired.to_layer_response();
     };
