@@ -52,6 +52,10 @@ pub enum AuthError {
     /// An unsafe request came from another site.
     #[error("cross-site request rejected")]
     CsrfFailed,
+    /// A plain-HTTP request reached a server that requires HTTPS, and no redirect target could
+    /// be built because the `Host` header is missing or invalid.
+    #[error("HTTPS is required")]
+    HttpsRequired,
     /// Login was attempted before the email address was verified.
     #[error("email address not verified")]
     EmailNotVerified,
@@ -101,7 +105,9 @@ impl AuthError {
             Self::InvalidCredentials | Self::Unauthorized | Self::InvalidApiKey => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::CsrfFailed | Self::EmailNotVerified => StatusCode::FORBIDDEN,
+            Self::CsrfFailed | Self::HttpsRequired | Self::EmailNotVerified => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,6 +127,7 @@ impl AuthError {
             Self::Unauthorized => "UNAUTHORIZED",
             Self::InvalidApiKey => "INVALID_API_KEY",
             Self::CsrfFailed => "CSRF_FAILED",
+            Self::HttpsRequired => "HTTPS_REQUIRED",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -142,6 +149,7 @@ impl AuthError {
             Self::Unauthorized => "Authentication required.".to_owned(),
             Self::InvalidApiKey => "A valid X-API-Key header is required.".to_owned(),
             Self::CsrfFailed => "Cross-site request rejected.".to_owned(),
+            Self::HttpsRequired => "HTTPS is required.".to_owned(),
             Self::EmailNotVerified => {
                 "Please verify your email address before logging in.".to_owned()
             }

@@ -1,0 +1,72 @@
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::ApiKey;
+use crate::config::Secret;
+use crate::token::TokenDigest;
+
+/// A [`Layer`] that admits only requests with a valid `X-API-Key` header.
+///
+/// Its `Debug` form shows the number of keys, never a key or a digest.
+#[derive(Clone)]
+pub struct ApiKeyLayer {
+    digests: Arc<[TokenDigest]>,
+}
+
+impl ApiKeyLayer {
+    /// Stores the SHA-256 digest of each key; the keys themselves are not kept.
+    ///
+    /// With no keys, the layer rejects every request and logs a warning here, once.
+    ///
+    /// A key that is empty or only white space can never match, because such headers are
+    /// rejected before any comparison. It is still kept, so that
+    /// [`ApiKeyMatched::index`](super::ApiKeyMatched) counts positions in `keys`, and a warning
+    /// names its position.
+    pub fn new(keys: &[Secret]) -> Self {
+        if keys.is_empty() {
+            tracing::warn!("API-key layer built without keys, so it rejects every request");
+        }
+        for (index, key) in keys.iter().enumerate() {
+            if is_blank(key.expose().as_bytes()) {
+                tracing::warn!(index, "API key is empty or white space and can never match");
+            }
+        }
+        Self {
+            digests: keys
+                .iter()
+                .map(|key| TokenDigest::of(key.expose().as_bytes()))
+                .collect(),
+        }
+    }
+
+    /// Returns the number of configured keys.
+    pub fn key_count(&self) -> usize {
+        self.digests.len()
+    }
+}
+
+/// Returns true for an empty value or one of white space only.
+pub(super) fn is_blank(value: &[u8]) -> bool {
+    value.iter().all(u8::is_ascii_whitespace)
+}
+
+impl fmt::Debug for ApiKeyLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyLayer")
+            .field("keys", &self.digests.len())
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for ApiKeyLayer {
+    type Service = ApiKey<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApiKey {
+            inner,
+            digests: Arc::clone(&self.digests),
+        }
+    }
+}
