@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api;
 pub mod api_key;
 pub mod audit;
+mod auth;
 pub mod body;
 pub mod client_ip;
 pub mod clock;
@@ -22,5 +23,6 @@ pub mod session;
 pub mod store;
 pub mod token;
 
+pub use crate::auth::{Auth, AuthLayer};
 pub use crate::config::AuthConfig;
 pub use crate::error::AuthError;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::request::{client_context, query_pairs, read_json};
 use super::response::{error_response, event_json, json_response, message, session_json, user_json};
-use crate::accounts::AuthService;
+use super::AuthApi;
 use crate::api_key::ApiKeyMatched;
 use crate::audit::{AuditEventType, AuditQuery, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::error::AuthError;
@@ -74,7 +74,7 @@ impl Route {
 }
 
 /// Routes a request and turns any error into its JSON response.
-pub(super) async fn dispatch<B>(service: &AuthService, request: Request<B>) -> Response<Full<Bytes>>
+pub(super) async fn dispatch<B>(api: &AuthApi, request: Request<B>) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -95,7 +95,7 @@ where
         return response;
     }
     let is_head = parts.method == Method::HEAD;
-    let result = handle(service, route, &parts, body).await;
+    let result = handle(api, route, &parts, body).await;
     let mut response = result.unwrap_or_else(|error| {
         if error.status().is_server_error() {
             tracing::error!(path = parts.uri.path(), error = %error, "request failed");
@@ -108,11 +108,12 @@ where
     response
 }
 
-async fn handle<B>(service: &AuthService, route: Route, parts: &Parts, body: B) -> ApiResult
+async fn handle<B>(api: &AuthApi, route: Route, parts: &Parts, body: B) -> ApiResult
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let service = &api.service;
     let limit = service.config().max_body_bytes;
     let client = client_context(parts);
     let session = parts.extensions.get::<CurrentSession>().map(|current| &current.0);
@@ -200,14 +201,14 @@ where
             Ok(response)
         }
         Route::AdminUsers => {
-            require_api_key(parts)?;
+            require_api_key(api, parts)?;
             let (offset, limit) = page(parts)?;
             let users = service.list_users(offset, limit).await?;
             let list: Vec<_> = users.iter().map(user_json).collect();
             Ok(json_response(StatusCode::OK, &json!({ "users": list })))
         }
         Route::AdminAudit => {
-            require_api_key(parts)?;
+            require_api_key(api, parts)?;
             let query = audit_query(parts)?;
             let events = service.query_audit(&query).await?;
             let list: Vec<_> = events.iter().map(event_json).collect();
@@ -216,13 +217,12 @@ where
     }
 }
 
-/// Admin endpoints only answer behind an `ApiKeyLayer` that accepted the request.
-fn require_api_key(parts: &Parts) -> Result<(), AuthError> {
+/// Admin endpoints need a configured API key, checked here or by an `ApiKeyLayer` in front.
+fn require_api_key(api: &AuthApi, parts: &Parts) -> Result<(), AuthError> {
     if parts.extensions.get::<ApiKeyMatched>().is_some() {
-        Ok(())
-    } else {
-        Err(AuthError::InvalidApiKey)
+        return Ok(());
     }
+    api.admin_keys.verify(&parts.headers).map(|_| ())
 }
 
 fn parse_limit(value: &str, max: usize) -> Result<usize, String> {

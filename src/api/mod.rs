@@ -20,11 +20,10 @@
 //! Every error is the JSON of [`AuthError`](crate::AuthError). `HEAD` works wherever `GET`
 //! does.
 //!
-//! `AuthApi` relies on the layers in front of it:
-//! [`SessionLayer`](crate::session::SessionLayer) supplies the session and writes the cookies
-//! that login and logout ask for, and the admin endpoints answer 401 unless
-//! [`ApiKeyLayer`](crate::api_key::ApiKeyLayer) accepted the request's key, so forgetting that
-//! layer closes the admin endpoints rather than opening them.
+//! `AuthApi` relies on [`SessionLayer`](crate::session::SessionLayer) in front of it to supply
+//! the session and to write the cookies that login and logout ask for. The admin endpoints
+//! check `X-API-Key` themselves against the configured keys (or accept a request that an
+//! [`ApiKeyLayer`] in front already accepted), so with no key configured they stay closed.
 
 mod handlers;
 mod request;
@@ -42,18 +41,26 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use crate::accounts::AuthService;
+use crate::api_key::ApiKeyLayer;
 use crate::store::BoxError;
 
 /// The auth API's endpoints as a tower service over `http` requests.
 #[derive(Debug, Clone)]
 pub struct AuthApi {
     service: AuthService,
+    admin_keys: ApiKeyLayer,
 }
 
 impl AuthApi {
-    /// Serves the endpoints with `service`.
+    /// Serves the endpoints with `service`. The admin endpoints accept the keys of
+    /// [`AuthConfig::api_keys`](crate::AuthConfig::api_keys); with none configured they
+    /// reject every request.
     pub fn new(service: AuthService) -> Self {
-        Self { service }
+        let admin_keys = ApiKeyLayer::new(&service.config().api_keys);
+        Self {
+            service,
+            admin_keys,
+        }
     }
 
     /// Returns the account service.
@@ -76,9 +83,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let service = self.service.clone();
+        let api = self.clone();
         ResponseFuture {
-            inner: Box::pin(async move { Ok(handlers::dispatch(&service, request).await) }),
+            inner: Box::pin(async move { Ok(handlers::dispatch(&api, request).await) }),
         }
     }
 }

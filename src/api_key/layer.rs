@@ -3,7 +3,11 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use http::HeaderMap;
+
 use super::ApiKey;
+use super::service::check;
+use crate::error::AuthError;
 use crate::config::Secret;
 use crate::token::TokenDigest;
 
@@ -39,6 +43,19 @@ impl ApiKeyLayer {
                 .map(|key| TokenDigest::of(key.expose().as_bytes()))
                 .collect(),
         }
+    }
+
+    /// Checks the `X-API-Key` header of `headers` the way the layer does, for services that
+    /// protect only some of their routes. Returns the position of the matching key.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidApiKey`] when the header is missing, repeated, blank or wrong.
+    pub fn verify(&self, headers: &HeaderMap) -> Result<usize, AuthError> {
+        check(&self.digests, headers).map_err(|reason| {
+            tracing::debug!(reason, "API key rejected");
+            AuthError::InvalidApiKey
+        })
     }
 
     /// Returns the number of configured keys.

@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 use tower_service::Service;
 
@@ -44,7 +44,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match check(&self.digests, &request) {
+        match check(&self.digests, request.headers()) {
             Ok(index) => {
                 tracing::trace!(index, "API key accepted");
                 request.extensions_mut().insert(ApiKeyMatched { index });
@@ -59,9 +59,9 @@ where
     }
 }
 
-/// Returns the position of the key that `request` presents, or why it was rejected.
-fn check<B>(digests: &[TokenDigest], request: &Request<B>) -> Result<usize, &'static str> {
-    let mut values = request.headers().get_all(X_API_KEY).iter();
+/// Returns the position of the key that `headers` present, or why it was rejected.
+pub(super) fn check(digests: &[TokenDigest], headers: &HeaderMap) -> Result<usize, &'static str> {
+    let mut values = headers.get_all(X_API_KEY).iter();
     let value = values.next().ok_or("X-API-Key header missing")?;
     if values.next().is_some() {
         return Err("X-API-Key header sent more than once");

@@ -1,0 +1,64 @@
+//! Start-up code shared by the examples: configuration, bind address, logging and Ctrl-C.
+
+use std::net::SocketAddr;
+
+use amoskys_auth::AuthConfig;
+use amoskys_auth::config::ConfigError;
+
+/// The address the examples listen on unless `AMOSKYS_BIND` says otherwise.
+pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
+
+/// Sends log output to stdout; `RUST_LOG` sets the filter (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Reads the configuration from the environment. Unlike the library, the examples default
+/// to development mode (plain HTTP on localhost); `AMOSKYS_DEBUG=false` selects production.
+pub fn config_from_env() -> Result<AuthConfig, ConfigError> {
+    AuthConfig::from_lookup(|name| {
+        let value = std::env::var(name).ok();
+        if name == "AMOSKYS_DEBUG" && value.is_none() {
+            return Some("true".to_owned());
+        }
+        value
+    })
+}
+
+/// Returns the listen address from `AMOSKYS_BIND`, or [`DEFAULT_BIND`].
+pub fn bind_address() -> Result<SocketAddr, String> {
+    let text = std::env::var("AMOSKYS_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
+    text.parse()
+        .map_err(|error| format!("invalid AMOSKYS_BIND {text:?} (expected HOST:PORT): {error}"))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

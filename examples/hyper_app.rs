@@ -1,0 +1,74 @@
+//! The whole auth API on bare hyper 1, without a web framework.
+//!
+//! ```text
+//! cargo run --example hyper_app
+//! ```
+//!
+//! The same stack as the axum example: `auth.layer()` around `auth.api()`, served by
+//! hyper's HTTP/1 connection loop. Each connection records its peer address in the request
+//! extensions, where the rate limiter, sessions and the audit trail read it.
+
+mod common;
+
+use std::time::Duration;
+
+use amoskys_auth::Auth;
+use amoskys_auth::accounts::Stores;
+use amoskys_auth::client_ip::PeerAddr;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tower::{Layer, ServiceExt};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_logging();
+    let auth = Auth::new(common::config_from_env()?, Stores::memory())?;
+    let maintenance = auth.spawn_maintenance(Duration::from_secs(60));
+    let stack = auth.layer().layer(auth.api());
+
+    let listener = tokio::net::TcpListener::bind(common::bind_address()?).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let graceful = GracefulShutdown::new();
+    let shutdown = common::shutdown_signal();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Running out of file descriptors is transient; keep serving.
+                    tracing::error!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let stack = stack.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            stack.clone().oneshot(request)
+        });
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+
+    // Give open connections up to 10 s to finish their requests.
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("connections still open after 10 s, closing them");
+        }
+    }
+    maintenance.abort();
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Helpers shared by the integration tests: starting the example servers and a small HTTP
+//! client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// An example binary running on an ephemeral port of 127.0.0.1, killed on drop.
+pub struct ExampleServer {
+    child: Child,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Every line it logged so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+fn example_path(name: &str) -> PathBuf {
+    // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples.
+    let exe = std::env::current_exe().expect("current test executable");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
+    profile_dir.join("examples").join(name)
+}
+
+fn build_example(name: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build of the example");
+    assert!(status.success(), "building example {name} failed");
+}
+
+impl ExampleServer {
+    /// Starts example `name` with extra environment variables and waits until it logs the
+    /// address it listens on.
+    pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let path = example_path(name);
+        if !path.exists() {
+            build_example(name);
+        }
+        let mut child = Command::new(&path)
+            .env("AMOSKYS_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("AMOSKYS_DEBUG")
+            .env_remove("AMOSKYS_API_KEY")
+            .env_remove("DATABASE_URL")
+            .env_remove("RATE_LIMIT_STORAGE_URL")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", path.display()));
+
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            let address_tx = address_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        let _ = address_tx.send(addr);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match address_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr.parse().expect("logged address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "example {name} did not log its address within 60 s; logs: {:?}",
+                    logs.lock().unwrap()
+                );
+            }
+        };
+        Self { child, addr, logs }
+    }
+
+    /// Returns `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Returns all log lines so far, joined.
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for ExampleServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("body is not JSON ({error}): {:?}", self.body))
+    }
+
+    /// The `name=value` part of the session cookie this response sets, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+/// A minimal HTTP/1.1 client for the tests.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl HttpClient {
+    pub fn new(base: String) -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base,
+        }
+    }
+
+    /// Sends a request with optional JSON body and extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+            .unwrap();
+        let response = self.client.request(request).await.expect("HTTP request");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("response body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::POST, path, Some(&body.to_string()), headers).await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::GET, path, None, headers).await
+    }
+}
+
+/// The security headers every response must carry over plain HTTP.
+pub const SECURITY_HEADERS: [&str; 5] = [
+    "x-content-type-options",
+    "x-frame-options",
+    "x-xss-protection",
+    "content-security-policy",
+    "referrer-policy",
+];
+
+/// Asserts every security header is present, and HSTS absent over plain HTTP.
+pub fn assert_security_headers(reply: &Reply) {
+    for name in SECURITY_HEADERS {
+        assert!(
+            reply.headers.contains_key(name),
+            "missing {name} on a {} response: {:?}",
+            reply.status,
+            reply.headers
+        );
+    }
+    assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+    assert_eq!(reply.headers["x-frame-options"], "DENY");
+    assert!(
+        !reply.headers.contains_key("strict-transport-security"),
+        "HSTS must not be sent over plain HTTP"
+    );
+}
