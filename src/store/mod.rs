@@ -13,6 +13,9 @@
 
 pub mod memory;
 
+#[cfg(test)]
+pub(crate) mod conformance;
+
 use std::error::Error as StdError;
 use std::net::IpAddr;
 

@@ -1,0 +1,217 @@
+//! [`Session`]: the middleware service, and the store lookup it runs per request.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::USER_AGENT;
+use http::{Request, Response};
+use time::OffsetDateTime;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::layer::Shared;
+use crate::audit::{AuditEvent, AuditEventType, truncate_user_agent};
+use crate::body::ResponseBody;
+use crate::client_ip::client_ip;
+use crate::store::{SessionRecord, StoreError};
+use crate::token::{SecretToken, TokenDigest};
+
+/// The service built by [`SessionLayer`](super::SessionLayer).
+#[derive(Clone)]
+pub struct Session<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Session<S> {
+    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// Returns the wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("inner", &self.inner)
+            .field("layer", &self.shared)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Session<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        let Some(text) = shared.cookie.find(request.headers()) else {
+            return ResponseFuture::direct(self.inner.call(request), shared, false);
+        };
+        let Some(token) = SecretToken::parse(text) else {
+            tracing::debug!("malformed session cookie; request continues as anonymous");
+            return ResponseFuture::direct(self.inner.call(request), shared, true);
+        };
+
+        let client = Client::of(&request, &shared);
+        let lookup = Box::pin(resolve(Arc::clone(&shared), token.digest(), client));
+        // The clone takes the place of the service that `poll_ready` prepared, which the
+        // future calls once the lookup is done.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::lookup(lookup, ready, request, shared)
+    }
+}
+
+/// The store lookup of one request: the valid session, or `None` when the request is
+/// anonymous.
+pub(super) type Lookup =
+    Pin<Box<dyn Future<Output = Result<Option<SessionRecord>, StoreError>> + Send>>;
+
+/// The client properties a session may be bound to.
+struct Client {
+    ip: Option<IpAddr>,
+    /// Truncated like the stored one; read only when a binding is on.
+    user_agent: Option<String>,
+}
+
+impl Client {
+    fn of<B>(request: &Request<B>, shared: &Shared) -> Self {
+        let binding = shared.bind_ip || shared.bind_user_agent;
+        let user_agent = binding
+            .then(|| request.headers().get(USER_AGENT))
+            .flatten()
+            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
+            .map(truncate_user_agent);
+        Self {
+            ip: client_ip(request),
+            user_agent,
+        }
+    }
+}
+
+/// Finds the session of `digest`, revokes it when it is no longer valid for `client`, and
+/// writes `last_seen_at` when the touch interval has passed.
+///
+/// Only the lookup's failure is returned as an error. A failed revoke or audit append is
+/// logged and the request continues as anonymous. A failed touch is logged and the session
+/// stays valid, so the next request retries it.
+async fn resolve(
+    shared: Arc<Shared>,
+    digest: TokenDigest,
+    client: Client,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let Some(mut record) = shared.store.find_session(&digest).await? else {
+        tracing::debug!("unknown session cookie; request continues as anonymous");
+        return Ok(None);
+    };
+    let now = shared.clock.now();
+
+    if let Some(reason) = rejection(&shared, &record, now, &client) {
+        revoke(&shared, &record, now, &client, reason).await;
+        return Ok(None);
+    }
+
+    if now - record.last_seen_at >= shared.touch_interval {
+        match shared.store.touch_session(&digest, now).await {
+            Ok(true) => record.last_seen_at = now,
+            Ok(false) => {
+                tracing::debug!(session_id = %record.id, "session revoked during the request");
+                return Ok(None);
+            }
+            Err(error) => tracing::error!(
+                session_id = %record.id,
+                error = %error,
+                "failed to write session last_seen_at; the session stays valid"
+            ),
+        }
+    }
+    Ok(Some(record))
+}
+
+/// Returns why `record` is not valid at `now` for `client`, or `None` when it is valid.
+fn rejection(
+    shared: &Shared,
+    record: &SessionRecord,
+    now: OffsetDateTime,
+    client: &Client,
+) -> Option<&'static str> {
+    if record.expires_at <= now {
+        return Some("expired");
+    }
+    if record.last_seen_at <= now.saturating_sub(shared.idle_timeout) {
+        return Some("idle_timeout");
+    }
+    if shared.bind_ip && record.ip_address != client.ip {
+        return Some("ip_mismatch");
+    }
+    if shared.bind_user_agent && record.user_agent != client.user_agent {
+        return Some("user_agent_mismatch");
+    }
+    None
+}
+
+/// Revokes an invalid session. A binding mismatch is also logged as a warning and appended
+/// to the audit store, because it may mean a stolen cookie.
+async fn revoke(
+    shared: &Shared,
+    record: &SessionRecord,
+    now: OffsetDateTime,
+    client: &Client,
+    reason: &'static str,
+) {
+    let mismatch = reason.ends_with("_mismatch");
+    if mismatch {
+        tracing::warn!(
+            session_id = %record.id,
+            user_id = %record.user_id,
+            reason,
+            "session used by a different client; revoking it"
+        );
+    } else {
+        tracing::debug!(session_id = %record.id, reason, "session ended; revoking it");
+    }
+
+    if let Err(error) = shared.store.revoke_session(&record.token_digest).await {
+        tracing::error!(
+            session_id = %record.id,
+            reason,
+            error = %error,
+            "failed to revoke invalid session"
+        );
+    }
+
+    let Some(audit) = shared.audit.as_ref().filter(|_| mismatch) else {
+        return;
+    };
+    let event = AuditEvent::new(AuditEventType::SessionRevoked, now)
+        .user(record.user_id)
+        .client(
+            client.ip.map(|ip| ip.to_string()),
+            client.user_agent.as_deref(),
+        )
+        .meta("reason", reason)
+        .meta("session_id", record.id.to_string());
+    if let Err(error) = audit.append_event(event).await {
+        tracing::error!(
+            session_id = %record.id,
+            error = %error,
+            "failed to append audit event for revoked session"
+        );
+    }
+}
