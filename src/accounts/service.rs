@@ -384,6 +384,11 @@ impl AuthService {
             .create_session(record.clone(), config.max_per_user, idle_cutoff)
             .await
             .map_err(|error| self.store_failure("session creation", error))?;
+        if evicted.iter().any(|old| old.id == record.id) {
+            // Only possible when the clock moved backwards past the user's newer sessions.
+            tracing::error!(user_id = %user.id, "new session evicted at once: clock went backwards");
+            return Err(AuthError::unavailable("new session evicted at creation"));
+        }
         self.audit(
             AuditEvent::new(AuditEventType::SessionCreated, now)
                 .user(user.id)

@@ -88,7 +88,11 @@ where
         parts.method == allowed || (parts.method == Method::HEAD && allowed == Method::GET);
     if !method_matches {
         let mut response = error_response(&AuthError::MethodNotAllowed);
-        let allow = if allowed == Method::GET { "GET, HEAD" } else { allowed.as_str() };
+        let allow = match allowed {
+            Method::GET => "GET, HEAD",
+            Method::DELETE => "DELETE",
+            _ => "POST",
+        };
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));
