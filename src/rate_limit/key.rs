@@ -2,7 +2,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::client_ip::canonical_ip;
 use crate::config::ConfigError;
 
 /// The IPv6 prefix length by which clients are grouped.
@@ -79,14 +78,20 @@ pub enum ClientKey {
 impl ClientKey {
     /// Creates the key of `ip`: IPv4 as is, IPv4-mapped IPv6 as its IPv4 address, other IPv6
     /// reduced to `prefix`.
+    #[inline]
     pub fn new(ip: IpAddr, prefix: Ipv6Prefix) -> Self {
-        match canonical_ip(ip) {
+        // The same mapping as `client_ip::canonical_ip`, written out so that it inlines.
+        match ip {
             IpAddr::V4(v4) => Self::V4(v4),
-            IpAddr::V6(v6) => Self::V6(Ipv6Addr::from_bits(v6.to_bits() & prefix.mask)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4),
+                None => Self::V6(Ipv6Addr::from_bits(v6.to_bits() & prefix.mask)),
+            },
         }
     }
 
     /// Creates the key of an address that may be missing; `None` gives [`ClientKey::Unknown`].
+    #[inline]
     pub fn from_optional(ip: Option<IpAddr>, prefix: Ipv6Prefix) -> Self {
         ip.map_or(Self::Unknown, |ip| Self::new(ip, prefix))
     }

@@ -59,8 +59,8 @@ impl MemoryRateLimiter<DefaultClock> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] when a quota has a period too short to divide by its count, a
-    /// route has no quota or a path does not start with `/`, or `storage_url` names a store
+    /// [`ConfigError::Invalid`] when a quota has a period shorter than one nanosecond per
+    /// request or longer than 584 years, a route has no quota or a path does not start with `/`, or `storage_url` names a store
     /// other than `memory://`.
     pub fn new(config: &RateLimitConfig) -> Result<Self, ConfigError> {
         Self::with_clock(config, DefaultClock::default())
@@ -263,16 +263,27 @@ fn build_quotas<C: Clock + Clone>(
 
 /// Converts a quota to GCRA parameters: a burst of `count`, then one request per
 /// `period / count`.
+///
+/// The interval is rounded up to whole nanoseconds, so `count` intervals never add up to less
+/// than `period` and no span of one `period` admits more than `2 × count − 1` requests.
 fn governor_quota(quota: RateQuota) -> Result<Quota, ConfigError> {
-    let interval = quota.period / quota.count.get();
-    let Some(governor_quota) = Quota::with_period(interval) else {
+    let period_nanos = quota.period.as_nanos();
+    let count = u128::from(quota.count.get());
+    if period_nanos < count {
         return Err(ConfigError::Invalid {
             setting: "rate_limit",
             reason: format!(
-                "quota {quota} has a period too short for its count; \
-                 use a period of at least one nanosecond per request"
+                "quota {quota} has a period shorter than one nanosecond per request; \
+                 use a longer period or a smaller count"
             ),
         });
-    };
+    }
+    let interval =
+        u64::try_from(period_nanos.div_ceil(count)).map_err(|_| ConfigError::Invalid {
+            setting: "rate_limit",
+            reason: format!("quota {quota} has a period longer than 584 years"),
+        })?;
+    let governor_quota = Quota::with_period(Duration::from_nanos(interval))
+        .expect("the interval is at least one nanosecond");
     Ok(governor_quota.allow_burst(quota.count))
 }

@@ -257,6 +257,29 @@ async fn retry_after_rounds_fraction_up() {
 }
 
 #[tokio::test]
+async fn uneven_interval_never_exceeds_bound() {
+    let mut config = config();
+    // 10 s / 3 is not a whole number of nanoseconds.
+    config.routes = vec![RouteRule::new(
+        LOGIN,
+        vec![RateQuota::new(count(3), Duration::from_secs(10))],
+    )];
+    let harness = Harness::new(&config);
+    let mut passed = 0;
+    for _ in 0..10 {
+        passed += u32::from(harness.login("192.0.2.1").await == StatusCode::OK);
+    }
+    assert_eq!(passed, 3);
+
+    harness.advance(Duration::from_secs(10) - Duration::from_nanos(1));
+    for _ in 0..10 {
+        passed += u32::from(harness.login("192.0.2.1").await == StatusCode::OK);
+    }
+    // At most 2 × 3 − 1 within the first 10 s.
+    assert_eq!(passed, 5);
+}
+
+#[tokio::test]
 async fn rejection_has_json_body_and_headers() {
     let harness = Harness::new(&config());
     for _ in 0..5 {
