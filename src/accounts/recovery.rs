@@ -261,7 +261,7 @@ impl AuthService {
             .await;
         let valid = match verification {
             Ok(verification) => verification.valid,
-            Err(error) if error.is_invalid_hash() => false,
+            Err(crate::password::PasswordError::InvalidHash { .. }) => false,
             Err(error) => return Err(AuthError::unavailable(error)),
         };
         if !valid {

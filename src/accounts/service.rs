@@ -297,7 +297,7 @@ impl AuthService {
 
         let verification = match self.inner.hasher.verify(password, &user.password_hash).await {
             Ok(verification) => verification,
-            Err(error) if error.is_invalid_hash() => {
+            Err(error @ crate::password::PasswordError::InvalidHash { .. }) => {
                 tracing::error!(user_id = %user.id, error = %error, "stored password hash is unreadable");
                 crate::password::Verification {
                     valid: false,
