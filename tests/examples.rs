@@ -19,7 +19,11 @@ fn start(name: &str) -> (ExampleServer, HttpClient) {
 
 async fn signup(client: &HttpClient, email: &str, password: &str) {
     let reply = client
-        .post_json("/api/auth/signup", &json!({"email": email, "password": password}), &[])
+        .post_json(
+            "/api/auth/signup",
+            &json!({"email": email, "password": password}),
+            &[],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
 }
@@ -31,15 +35,26 @@ async fn sixth_login_in_a_minute_is_rate_limited() {
         let body = json!({"email": "test@example.com", "password": "wrong"});
         for attempt in 1..=5 {
             let reply = client.post_json("/api/auth/login", &body, &[]).await;
-            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name} attempt {attempt}");
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{name} attempt {attempt}"
+            );
             assert_eq!(reply.json()["error_code"], "INVALID_CREDENTIALS", "{name}");
             assert_security_headers(&reply);
         }
         let reply = client.post_json("/api/auth/login", &body, &[]).await;
         assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{name}");
         assert_security_headers(&reply);
-        let retry_after: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
-        assert!((1..=60).contains(&retry_after), "{name}: Retry-After {retry_after}");
+        let retry_after: u64 = reply.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=60).contains(&retry_after),
+            "{name}: Retry-After {retry_after}"
+        );
         assert_eq!(
             reply.json(),
             json!({
@@ -49,7 +64,10 @@ async fn sixth_login_in_a_minute_is_rate_limited() {
             }),
             "{name}"
         );
-        assert!(!server.log_text().contains("\"wrong\""), "{name} logged a password");
+        assert!(
+            !server.log_text().contains("\"wrong\""),
+            "{name} logged a password"
+        );
     }
 }
 
@@ -102,10 +120,17 @@ async fn logged_out_cookie_no_longer_works() {
         assert_eq!(me.json()["user"]["email"], "test@example.com");
 
         let logout = client
-            .send(Method::POST, "/api/auth/logout", None, &[("cookie", &cookie)])
+            .send(
+                Method::POST,
+                "/api/auth/logout",
+                None,
+                &[("cookie", &cookie)],
+            )
             .await;
         assert_eq!(logout.status, StatusCode::OK, "{name}");
-        let cleared = logout.set_cookie("amoskys_session").expect("clearing cookie");
+        let cleared = logout
+            .set_cookie("amoskys_session")
+            .expect("clearing cookie");
         assert!(cleared.contains("Max-Age=0"), "{cleared}");
 
         let after = client.get("/api/auth/me", &[("cookie", &cookie)]).await;
@@ -121,15 +146,21 @@ async fn logged_out_cookie_no_longer_works() {
 #[tokio::test]
 async fn admin_users_need_configured_api_key() {
     for name in EXAMPLES {
-        let server = ExampleServer::start(name, &[("AMOSKYS_API_KEY", "test-admin-key-0123456789")]);
+        let server =
+            ExampleServer::start(name, &[("AMOSKYS_API_KEY", "test-admin-key-0123456789")]);
         let client = HttpClient::new(server.base_url());
         let without = client.get("/api/admin/users", &[]).await;
         assert_eq!(without.status, StatusCode::UNAUTHORIZED, "{name}");
         assert_eq!(without.json()["error_code"], "INVALID_API_KEY");
-        let wrong = client.get("/api/admin/users", &[("x-api-key", "nope")]).await;
+        let wrong = client
+            .get("/api/admin/users", &[("x-api-key", "nope")])
+            .await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{name}");
         let right = client
-            .get("/api/admin/users", &[("x-api-key", "test-admin-key-0123456789")])
+            .get(
+                "/api/admin/users",
+                &[("x-api-key", "test-admin-key-0123456789")],
+            )
             .await;
         assert_eq!(right.status, StatusCode::OK, "{name}: {:?}", right.body);
         assert!(right.json()["users"].is_array());
@@ -148,7 +179,9 @@ fn json_values(text: &str) -> Vec<serde_json::Value> {
 /// Runs one of the documented curl scripts against `server` with its address substituted.
 fn run_script(server: &ExampleServer, script: &str, dir: &std::path::Path) -> String {
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts").join(script),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/scripts")
+            .join(script),
     )
     .unwrap()
     .replace("http://localhost:5000", &server.base_url());
@@ -185,7 +218,10 @@ async fn documented_curl_scripts_pass() {
 
     let headers = run_script(&server, "security_headers.sh", &dir).to_ascii_lowercase();
     for name in common::SECURITY_HEADERS {
-        assert!(headers.contains(&format!("{name}:")), "missing {name}: {headers}");
+        assert!(
+            headers.contains(&format!("{name}:")),
+            "missing {name}: {headers}"
+        );
     }
 
     // A fresh server, so the session script's login does not count against the login quota.

@@ -111,13 +111,20 @@ mod tests {
             "victim@example.org\t",
             "VICTIM@EXAMPLE.ORG\n",
         ] {
-            assert_eq!(canonical_email(variant).unwrap(), "victim@example.org", "{variant:?}");
+            assert_eq!(
+                canonical_email(variant).unwrap(),
+                "victim@example.org",
+                "{variant:?}"
+            );
         }
     }
 
     #[test]
     fn kelvin_sign_folds_to_ascii_k() {
-        assert_eq!(canonical_email("mi\u{212A}e@example.org").unwrap(), "mike@example.org");
+        assert_eq!(
+            canonical_email("mi\u{212A}e@example.org").unwrap(),
+            "mike@example.org"
+        );
     }
 
     #[test]
@@ -155,9 +162,15 @@ mod tests {
     #[test]
     fn overlong_addresses_rejected() {
         let local = "a".repeat(65);
-        assert_eq!(canonical_email(&format!("{local}@example.org")), Err(EmailError::TooLong));
+        assert_eq!(
+            canonical_email(&format!("{local}@example.org")),
+            Err(EmailError::TooLong)
+        );
         let domain = format!("{}.org", "b".repeat(250));
-        assert_eq!(canonical_email(&format!("a@{domain}")), Err(EmailError::TooLong));
+        assert_eq!(
+            canonical_email(&format!("a@{domain}")),
+            Err(EmailError::TooLong)
+        );
         let huge = "a".repeat(1 << 20);
         assert_eq!(canonical_email(&huge), Err(EmailError::TooLong));
     }

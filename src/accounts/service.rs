@@ -170,7 +170,12 @@ impl AuthService {
             return Err(AuthError::Validation { details });
         };
 
-        let hash = self.inner.hasher.hash(password).await.map_err(AuthError::unavailable)?;
+        let hash = self
+            .inner
+            .hasher
+            .hash(password)
+            .await
+            .map_err(AuthError::unavailable)?;
         let now = self.now();
         let user = User {
             id: Uuid::new_v4(),
@@ -194,7 +199,9 @@ impl AuthService {
             Err(StoreError::Conflict) => {
                 let service = self.clone();
                 let client = client.clone();
-                tokio::spawn(async move { service.notify_duplicate_signup(&canonical, &client).await });
+                tokio::spawn(
+                    async move { service.notify_duplicate_signup(&canonical, &client).await },
+                );
             }
             Err(error) => return Err(self.store_failure("signup", error)),
         }
@@ -264,12 +271,18 @@ impl AuthService {
             .inner
             .stores
             .lockouts
-            .begin_attempt(&canonical, now, lockout.max_attempts, span(lockout.lock_duration))
+            .begin_attempt(
+                &canonical,
+                now,
+                lockout.max_attempts,
+                span(lockout.lock_duration),
+            )
             .await
             .map_err(|error| self.store_failure("login", error))?;
         let locked_now = match decision {
             AttemptDecision::Locked { until } => {
-                self.audit_login_failure(None, &canonical, "locked", client).await;
+                self.audit_login_failure(None, &canonical, "locked", client)
+                    .await;
                 let wait = (until - now).max(time::Duration::ZERO);
                 let wait = std::time::Duration::try_from(wait).unwrap_or_default();
                 return Err(AuthError::AccountLocked {
@@ -290,12 +303,18 @@ impl AuthService {
             if let Err(error) = self.inner.hasher.verify_dummy(password).await {
                 tracing::error!(error = %error, "dummy password verification failed");
             }
-            self.audit_login_failure(None, &canonical, "unknown_email", client).await;
+            self.audit_login_failure(None, &canonical, "unknown_email", client)
+                .await;
             self.audit_lock(None, &canonical, locked_now, client).await;
             return Err(AuthError::InvalidCredentials);
         };
 
-        let verification = match self.inner.hasher.verify(password, &user.password_hash).await {
+        let verification = match self
+            .inner
+            .hasher
+            .verify(password, &user.password_hash)
+            .await
+        {
             Ok(verification) => verification,
             Err(error @ crate::password::PasswordError::InvalidHash { .. }) => {
                 tracing::error!(user_id = %user.id, error = %error, "stored password hash is unreadable");
@@ -309,7 +328,8 @@ impl AuthService {
         if !verification.valid {
             self.audit_login_failure(Some(user.id), &canonical, "invalid_password", client)
                 .await;
-            self.audit_lock(Some(user.id), &canonical, locked_now, client).await;
+            self.audit_lock(Some(user.id), &canonical, locked_now, client)
+                .await;
             return Err(AuthError::InvalidCredentials);
         }
 
@@ -354,10 +374,19 @@ impl AuthService {
             }
         };
         let users = &self.inner.stores.users;
-        match users.replace_password_hash(user.id, &user.password_hash, &new_hash).await {
-            Ok(true) => tracing::info!(user_id = %user.id, "password hash upgraded to current parameters"),
-            Ok(false) => tracing::info!(user_id = %user.id, "password hash not upgraded: it changed meanwhile"),
-            Err(error) => tracing::error!(user_id = %user.id, error = %error, "password hash upgrade not stored"),
+        match users
+            .replace_password_hash(user.id, &user.password_hash, &new_hash)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user_id = %user.id, "password hash upgraded to current parameters")
+            }
+            Ok(false) => {
+                tracing::info!(user_id = %user.id, "password hash not upgraded: it changed meanwhile")
+            }
+            Err(error) => {
+                tracing::error!(user_id = %user.id, error = %error, "password hash upgrade not stored")
+            }
         }
     }
 
@@ -462,7 +491,11 @@ impl AuthService {
     pub(super) async fn send_verification(&self, user: &User) {
         let lifetime = self.inner.config.accounts.verify_token_lifetime;
         let Some(token) = self
-            .issue_token(user, crate::store::TokenPurpose::EmailVerification, lifetime)
+            .issue_token(
+                user,
+                crate::store::TokenPurpose::EmailVerification,
+                lifetime,
+            )
             .await
         else {
             return;
@@ -529,7 +562,10 @@ impl AuthService {
         let mut event = AuditEvent::new(AuditEventType::AccountLocked, self.now())
             .client(ip_text(client), client.user_agent.as_deref())
             .meta("email", canonical)
-            .meta("lock_seconds", self.inner.config.lockout.lock_duration.as_secs());
+            .meta(
+                "lock_seconds",
+                self.inner.config.lockout.lock_duration.as_secs(),
+            );
         event.user_id = user_id;
         self.audit(event).await;
     }

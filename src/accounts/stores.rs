@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::store::{AuditStore, LockoutStore, SessionStore, TokenStore, UserStore};
 use crate::store::memory::MemoryStore;
+use crate::store::{AuditStore, LockoutStore, SessionStore, TokenStore, UserStore};
 
 /// The stores of every concern. They may be different backends, such as PostgreSQL for users
 /// and Redis for sessions.

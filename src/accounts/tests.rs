@@ -84,8 +84,15 @@ async fn events(h: &Harness, kind: AuditEventType) -> Vec<crate::audit::AuditEve
 async fn signup_then_login_creates_session() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("Test@Example.com", PASSWORD, &c).await.unwrap();
-    let outcome = h.service.login("test@example.com", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("Test@Example.com", PASSWORD, &c)
+        .await
+        .unwrap();
+    let outcome = h
+        .service
+        .login("test@example.com", PASSWORD, &c)
+        .await
+        .unwrap();
     assert_eq!(outcome.user.email, "test@example.com");
     assert_eq!(outcome.session.token_digest, outcome.token.digest());
     let stored = h.store.find_session(&outcome.token.digest()).await.unwrap();
@@ -98,8 +105,16 @@ async fn signup_then_login_creates_session() {
 #[tokio::test]
 async fn stored_password_is_argon2id_not_clear() {
     let h = harness();
-    h.service.signup("a@example.com", PASSWORD, &client("192.0.2.1")).await.unwrap();
-    let user = h.store.find_user_by_email("a@example.com").await.unwrap().unwrap();
+    h.service
+        .signup("a@example.com", PASSWORD, &client("192.0.2.1"))
+        .await
+        .unwrap();
+    let user = h
+        .store
+        .find_user_by_email("a@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(user.password_hash.starts_with("$argon2id$"));
     assert!(!user.password_hash.contains(PASSWORD));
 }
@@ -108,8 +123,16 @@ async fn stored_password_is_argon2id_not_clear() {
 async fn duplicate_signup_looks_like_new_and_notifies_owner() {
     let h = harness();
     let c = client("192.0.2.1");
-    let first = h.service.signup("mike@example.org", PASSWORD, &c).await.unwrap();
-    let second = h.service.signup("Mike@Example.org", "Other-Pass-42!", &c).await.unwrap();
+    let first = h
+        .service
+        .signup("mike@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let second = h
+        .service
+        .signup("Mike@Example.org", "Other-Pass-42!", &c)
+        .await
+        .unwrap();
     assert_eq!(first, second);
     let notice = eventually(|| {
         h.mailer
@@ -121,18 +144,33 @@ async fn duplicate_signup_looks_like_new_and_notifies_owner() {
     assert_eq!(notice.to, "mike@example.org");
     assert_eq!(h.store.list_users(0, 10).await.unwrap().len(), 1);
     // The original password still works; the duplicate changed nothing.
-    h.service.login("mike@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .login("mike@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn signup_reports_every_failed_rule() {
     let h = harness();
-    let error = h.service.signup("not-an-email", "abc", &client("192.0.2.1")).await.unwrap_err();
+    let error = h
+        .service
+        .signup("not-an-email", "abc", &client("192.0.2.1"))
+        .await
+        .unwrap_err();
     let AuthError::Validation { details } = error else {
         panic!("expected a validation error, got {error:?}");
     };
-    assert!(details.iter().any(|d| d.contains("Email address is invalid")), "{details:?}");
-    assert!(details.len() >= 4, "expected email and several password rules: {details:?}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("Email address is invalid")),
+        "{details:?}"
+    );
+    assert!(
+        details.len() >= 4,
+        "expected email and several password rules: {details:?}"
+    );
     assert!(h.store.list_users(0, 10).await.unwrap().is_empty());
 }
 
@@ -140,9 +178,20 @@ async fn signup_reports_every_failed_rule() {
 async fn unknown_email_and_wrong_password_give_same_error() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("real@example.org", PASSWORD, &c).await.unwrap();
-    let unknown = h.service.login("nobody@example.org", PASSWORD, &c).await.unwrap_err();
-    let wrong = h.service.login("real@example.org", "Wrong-Pass-1", &c).await.unwrap_err();
+    h.service
+        .signup("real@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let unknown = h
+        .service
+        .login("nobody@example.org", PASSWORD, &c)
+        .await
+        .unwrap_err();
+    let wrong = h
+        .service
+        .login("real@example.org", "Wrong-Pass-1", &c)
+        .await
+        .unwrap_err();
     assert!(matches!(unknown, AuthError::InvalidCredentials));
     assert!(matches!(wrong, AuthError::InvalidCredentials));
     assert_eq!(unknown.to_json(), wrong.to_json());
@@ -152,9 +201,16 @@ async fn unknown_email_and_wrong_password_give_same_error() {
 async fn overlong_password_rejected_as_invalid_credentials() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("real@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("real@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let huge = "A1!a".repeat(1 << 18);
-    let error = h.service.login("real@example.org", &huge, &c).await.unwrap_err();
+    let error = h
+        .service
+        .login("real@example.org", &huge, &c)
+        .await
+        .unwrap_err();
     assert!(matches!(error, AuthError::InvalidCredentials));
     // Rejected before the lockout counter, so it does not count as an attempt.
     assert!(h.store_lockout("real@example.org").await.is_none());
@@ -162,7 +218,9 @@ async fn overlong_password_rejected_as_invalid_credentials() {
 
 impl Harness {
     async fn store_lockout(&self, key: &str) -> Option<crate::store::LockoutState> {
-        crate::store::LockoutStore::lockout_state(&self.store, key).await.unwrap()
+        crate::store::LockoutStore::lockout_state(&self.store, key)
+            .await
+            .unwrap()
     }
 }
 
@@ -170,12 +228,26 @@ impl Harness {
 async fn five_failures_lock_even_correct_password() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("victim@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("victim@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     for attempt in 1..=5 {
-        let error = h.service.login("victim@example.org", "Wrong-Pass-1", &c).await.unwrap_err();
-        assert!(matches!(error, AuthError::InvalidCredentials), "attempt {attempt}: {error:?}");
+        let error = h
+            .service
+            .login("victim@example.org", "Wrong-Pass-1", &c)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, AuthError::InvalidCredentials),
+            "attempt {attempt}: {error:?}"
+        );
     }
-    let error = h.service.login("victim@example.org", PASSWORD, &c).await.unwrap_err();
+    let error = h
+        .service
+        .login("victim@example.org", PASSWORD, &c)
+        .await
+        .unwrap_err();
     let AuthError::AccountLocked { retry_after_secs } = error else {
         panic!("expected a lock, got {error:?}");
     };
@@ -187,16 +259,37 @@ async fn five_failures_lock_even_correct_password() {
 async fn lock_expires_and_is_never_extended() {
     let h = harness();
     let c = client("198.51.100.9");
-    h.service.signup("victim@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("victim@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     for _ in 0..5 {
-        let _ = h.service.login("victim@example.org", "Wrong-Pass-1", &c).await;
+        let _ = h
+            .service
+            .login("victim@example.org", "Wrong-Pass-1", &c)
+            .await;
     }
     // Failures while locked do not move the end of the lock.
     h.clock.advance(time::Duration::minutes(10));
-    let error = h.service.login("victim@example.org", "Wrong-Pass-1", &c).await.unwrap_err();
-    assert!(matches!(error, AuthError::AccountLocked { retry_after_secs: 300 }), "{error:?}");
+    let error = h
+        .service
+        .login("victim@example.org", "Wrong-Pass-1", &c)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AuthError::AccountLocked {
+                retry_after_secs: 300
+            }
+        ),
+        "{error:?}"
+    );
     h.clock.advance(time::Duration::minutes(5));
-    h.service.login("victim@example.org", PASSWORD, &client("203.0.113.5")).await.unwrap();
+    h.service
+        .login("victim@example.org", PASSWORD, &client("203.0.113.5"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -204,18 +297,37 @@ async fn unknown_email_locks_like_real_one() {
     let h = harness();
     let c = client("192.0.2.1");
     for _ in 0..5 {
-        let error = h.service.login("ghost@example.org", "Wrong-Pass-1", &c).await.unwrap_err();
+        let error = h
+            .service
+            .login("ghost@example.org", "Wrong-Pass-1", &c)
+            .await
+            .unwrap_err();
         assert!(matches!(error, AuthError::InvalidCredentials));
     }
-    let error = h.service.login("ghost@example.org", "Wrong-Pass-1", &c).await.unwrap_err();
-    assert!(matches!(error, AuthError::AccountLocked { retry_after_secs: 900 }), "{error:?}");
+    let error = h
+        .service
+        .login("ghost@example.org", "Wrong-Pass-1", &c)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AuthError::AccountLocked {
+                retry_after_secs: 900
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
 async fn email_variants_share_one_lockout() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("victim@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("victim@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     for variant in [
         "victim@example.org",
         "Victim@Example.ORG",
@@ -223,24 +335,43 @@ async fn email_variants_share_one_lockout() {
         "victim@example.org\t",
         "VICTIM@example.org",
     ] {
-        let error = h.service.login(variant, "Wrong-Pass-1", &c).await.unwrap_err();
-        assert!(matches!(error, AuthError::InvalidCredentials), "{variant:?}");
+        let error = h
+            .service
+            .login(variant, "Wrong-Pass-1", &c)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, AuthError::InvalidCredentials),
+            "{variant:?}"
+        );
     }
-    let error = h.service.login("victim@EXAMPLE.org", PASSWORD, &c).await.unwrap_err();
-    assert!(matches!(error, AuthError::AccountLocked { .. }), "{error:?}");
+    let error = h
+        .service
+        .login("victim@EXAMPLE.org", PASSWORD, &c)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AuthError::AccountLocked { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_guesses_stop_at_lockout_maximum() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("victim@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("victim@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let service = h.service.clone();
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
-            service.login("victim@example.org", "Wrong-Pass-1", &c).await
+            service
+                .login("victim@example.org", "Wrong-Pass-1", &c)
+                .await
         }));
     }
     let mut invalid = 0;
@@ -260,11 +391,27 @@ async fn parallel_guesses_stop_at_lockout_maximum() {
 async fn successful_login_clears_failure_count() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("user@example.org", PASSWORD, &c).await.unwrap();
-    let _ = h.service.login("user@example.org", "Wrong-Pass-1", &c).await;
-    assert_eq!(h.store_lockout("user@example.org").await.unwrap().failures, 1);
-    h.service.login("user@example.org", PASSWORD, &c).await.unwrap();
-    assert!(h.store_lockout("user@example.org").await.is_none_or(|s| s.failures == 0));
+    h.service
+        .signup("user@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let _ = h
+        .service
+        .login("user@example.org", "Wrong-Pass-1", &c)
+        .await;
+    assert_eq!(
+        h.store_lockout("user@example.org").await.unwrap().failures,
+        1
+    );
+    h.service
+        .login("user@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    assert!(
+        h.store_lockout("user@example.org")
+            .await
+            .is_none_or(|s| s.failures == 0)
+    );
 }
 
 #[tokio::test]
@@ -273,18 +420,37 @@ async fn verification_required_blocks_login_until_verified() {
     config.accounts.require_email_verification = true;
     let h = harness_with(config);
     let c = client("192.0.2.1");
-    h.service.signup("new@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("new@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     // A wrong password still gets the generic error: the state is shown only to the owner.
-    let wrong = h.service.login("new@example.org", "Wrong-Pass-1", &c).await.unwrap_err();
+    let wrong = h
+        .service
+        .login("new@example.org", "Wrong-Pass-1", &c)
+        .await
+        .unwrap_err();
     assert!(matches!(wrong, AuthError::InvalidCredentials));
-    let error = h.service.login("new@example.org", PASSWORD, &c).await.unwrap_err();
+    let error = h
+        .service
+        .login("new@example.org", PASSWORD, &c)
+        .await
+        .unwrap_err();
     assert!(matches!(error, AuthError::EmailNotVerified));
 
-    let token = eventually(|| h.mailer.last_token("new@example.org", EmailKind::VerifyEmail)).await;
+    let token = eventually(|| {
+        h.mailer
+            .last_token("new@example.org", EmailKind::VerifyEmail)
+    })
+    .await;
     h.service.verify_email(&token, &c).await.unwrap();
     let again = h.service.verify_email(&token, &c).await.unwrap_err();
     assert!(matches!(again, AuthError::InvalidToken));
-    let outcome = h.service.login("new@example.org", PASSWORD, &c).await.unwrap();
+    let outcome = h
+        .service
+        .login("new@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     assert!(outcome.user.email_verified);
     assert_eq!(events(&h, AuditEventType::EmailVerified).await.len(), 1);
 }
@@ -293,11 +459,20 @@ async fn verification_required_blocks_login_until_verified() {
 async fn session_limit_evicts_oldest() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("many@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("many@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let mut tokens = Vec::new();
     for _ in 0..12 {
         h.clock.advance(time::Duration::seconds(1));
-        tokens.push(h.service.login("many@example.org", PASSWORD, &c).await.unwrap().token);
+        tokens.push(
+            h.service
+                .login("many@example.org", PASSWORD, &c)
+                .await
+                .unwrap()
+                .token,
+        );
     }
     for (index, token) in tokens.iter().enumerate() {
         let found = h.store.find_session(&token.digest()).await.unwrap();
@@ -312,10 +487,23 @@ async fn session_limit_evicts_oldest() {
 async fn logout_revokes_and_is_idempotent() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("out@example.org", PASSWORD, &c).await.unwrap();
-    let outcome = h.service.login("out@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("out@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let outcome = h
+        .service
+        .login("out@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     h.service.logout(Some(&outcome.session), &c).await.unwrap();
-    assert!(h.store.find_session(&outcome.token.digest()).await.unwrap().is_none());
+    assert!(
+        h.store
+            .find_session(&outcome.token.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
     h.service.logout(Some(&outcome.session), &c).await.unwrap();
     h.service.logout(None, &c).await.unwrap();
     assert_eq!(events(&h, AuditEventType::Logout).await.len(), 1);
@@ -325,8 +513,14 @@ async fn logout_revokes_and_is_idempotent() {
 async fn forgot_password_mails_stored_address_only() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("mike@example.org", PASSWORD, &c).await.unwrap();
-    h.service.forgot_password("mi\u{212A}e@example.org", &c).await.unwrap();
+    h.service
+        .signup("mike@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    h.service
+        .forgot_password("mi\u{212A}e@example.org", &c)
+        .await
+        .unwrap();
     let email = eventually(|| {
         h.mailer
             .sent()
@@ -336,27 +530,49 @@ async fn forgot_password_mails_stored_address_only() {
     .await;
     assert_eq!(email.to, "mike@example.org");
 
-    h.service.forgot_password("m\u{0131}ke@example.org", &c).await.unwrap();
-    h.service.forgot_password("nobody@example.org", &c).await.unwrap();
+    h.service
+        .forgot_password("m\u{0131}ke@example.org", &c)
+        .await
+        .unwrap();
+    h.service
+        .forgot_password("nobody@example.org", &c)
+        .await
+        .unwrap();
     for _ in 0..5000 {
-        if events(&h, AuditEventType::PasswordResetRequested).await.len() >= 3 {
+        if events(&h, AuditEventType::PasswordResetRequested)
+            .await
+            .len()
+            >= 3
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert_eq!(events(&h, AuditEventType::PasswordResetRequested).await.len(), 3);
+    assert_eq!(
+        events(&h, AuditEventType::PasswordResetRequested)
+            .await
+            .len(),
+        3
+    );
     let resets: Vec<_> = h
         .mailer
         .sent()
         .into_iter()
         .filter(|email| email.kind == EmailKind::PasswordReset)
         .collect();
-    assert_eq!(resets.len(), 1, "no mail for unknown or look-alike addresses");
+    assert_eq!(
+        resets.len(),
+        1,
+        "no mail for unknown or look-alike addresses"
+    );
 }
 
 async fn reset_token(h: &Harness, email: &str) -> String {
     let before = h.mailer.sent().len();
-    h.service.forgot_password(email, &client("192.0.2.1")).await.unwrap();
+    h.service
+        .forgot_password(email, &client("192.0.2.1"))
+        .await
+        .unwrap();
     eventually(|| {
         let sent = h.mailer.sent();
         (sent.len() > before).then(|| sent.last().unwrap().token.clone().unwrap())
@@ -368,18 +584,45 @@ async fn reset_token(h: &Harness, email: &str) -> String {
 async fn reset_works_once_and_revokes_sessions() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("reset@example.org", PASSWORD, &c).await.unwrap();
-    let device_a = h.service.login("reset@example.org", PASSWORD, &c).await.unwrap();
-    let device_b = h.service.login("reset@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("reset@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let device_a = h
+        .service
+        .login("reset@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let device_b = h
+        .service
+        .login("reset@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let token = reset_token(&h, "reset@example.org").await;
 
-    h.service.reset_password(&token, "Brand-New-Pass-7", &c).await.unwrap();
-    let again = h.service.reset_password(&token, "Other-New-Pass-8", &c).await.unwrap_err();
+    h.service
+        .reset_password(&token, "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
+    let again = h
+        .service
+        .reset_password(&token, "Other-New-Pass-8", &c)
+        .await
+        .unwrap_err();
     assert!(matches!(again, AuthError::InvalidToken));
     for device in [&device_a, &device_b] {
-        assert!(h.store.find_session(&device.token.digest()).await.unwrap().is_none());
+        assert!(
+            h.store
+                .find_session(&device.token.digest())
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
-    h.service.login("reset@example.org", "Brand-New-Pass-7", &c).await.unwrap();
+    h.service
+        .login("reset@example.org", "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
     let reset = events(&h, AuditEventType::PasswordReset).await;
     assert_eq!(reset[0].event_metadata["sessions_revoked"], 2);
 }
@@ -388,35 +631,70 @@ async fn reset_works_once_and_revokes_sessions() {
 async fn reset_with_weak_password_keeps_token() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("weak@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("weak@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let token = reset_token(&h, "weak@example.org").await;
-    let error = h.service.reset_password(&token, "password", &c).await.unwrap_err();
+    let error = h
+        .service
+        .reset_password(&token, "password", &c)
+        .await
+        .unwrap_err();
     assert!(matches!(error, AuthError::Validation { .. }));
-    h.service.reset_password(&token, "Strong-Enough-9", &c).await.unwrap();
+    h.service
+        .reset_password(&token, "Strong-Enough-9", &c)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn newer_reset_token_voids_older() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("two@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("two@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let first = reset_token(&h, "two@example.org").await;
     let second = reset_token(&h, "two@example.org").await;
     assert_ne!(first, second);
-    let error = h.service.reset_password(&first, "Brand-New-Pass-7", &c).await.unwrap_err();
+    let error = h
+        .service
+        .reset_password(&first, "Brand-New-Pass-7", &c)
+        .await
+        .unwrap_err();
     assert!(matches!(error, AuthError::InvalidToken));
-    h.service.reset_password(&second, "Brand-New-Pass-7", &c).await.unwrap();
+    h.service
+        .reset_password(&second, "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn password_change_voids_reset_token() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("chg@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("chg@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let token = reset_token(&h, "chg@example.org").await;
-    let session = h.service.login("chg@example.org", PASSWORD, &c).await.unwrap().session;
-    h.service.change_password(&session, PASSWORD, "Changed-Pass-3", &c).await.unwrap();
-    let error = h.service.reset_password(&token, "Brand-New-Pass-7", &c).await.unwrap_err();
+    let session = h
+        .service
+        .login("chg@example.org", PASSWORD, &c)
+        .await
+        .unwrap()
+        .session;
+    h.service
+        .change_password(&session, PASSWORD, "Changed-Pass-3", &c)
+        .await
+        .unwrap();
+    let error = h
+        .service
+        .reset_password(&token, "Brand-New-Pass-7", &c)
+        .await
+        .unwrap_err();
     assert!(matches!(error, AuthError::InvalidToken));
 }
 
@@ -424,12 +702,28 @@ async fn password_change_voids_reset_token() {
 async fn expired_and_malformed_reset_tokens_rejected() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("exp@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("exp@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let token = reset_token(&h, "exp@example.org").await;
     h.clock.advance(time::Duration::minutes(61));
-    for bad in [token.as_str(), "", "short", &"x".repeat(43), &format!("{token}\r\n")] {
-        let error = h.service.reset_password(bad, "Brand-New-Pass-7", &c).await.unwrap_err();
-        assert!(matches!(error, AuthError::InvalidToken), "{bad:?}: {error:?}");
+    for bad in [
+        token.as_str(),
+        "",
+        "short",
+        &"x".repeat(43),
+        &format!("{token}\r\n"),
+    ] {
+        let error = h
+            .service
+            .reset_password(bad, "Brand-New-Pass-7", &c)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, AuthError::InvalidToken),
+            "{bad:?}: {error:?}"
+        );
     }
 }
 
@@ -437,7 +731,10 @@ async fn expired_and_malformed_reset_tokens_rejected() {
 async fn parallel_resets_with_one_token_succeed_once() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("race@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("race@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let token = reset_token(&h, "race@example.org").await;
     let mut tasks = Vec::new();
     for index in 0..20 {
@@ -465,9 +762,20 @@ async fn parallel_resets_with_one_token_succeed_once() {
 async fn change_password_keeps_only_current_session() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("cp@example.org", PASSWORD, &c).await.unwrap();
-    let device_a = h.service.login("cp@example.org", PASSWORD, &c).await.unwrap();
-    let device_b = h.service.login("cp@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("cp@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let device_a = h
+        .service
+        .login("cp@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let device_b = h
+        .service
+        .login("cp@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
 
     let wrong = h
         .service
@@ -486,28 +794,59 @@ async fn change_password_keeps_only_current_session() {
         .change_password(&device_a.session, PASSWORD, "Changed-Pass-3", &c)
         .await
         .unwrap();
-    assert!(h.store.find_session(&device_a.token.digest()).await.unwrap().is_some());
-    assert!(h.store.find_session(&device_b.token.digest()).await.unwrap().is_none());
+    assert!(
+        h.store
+            .find_session(&device_a.token.digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        h.store
+            .find_session(&device_b.token.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let changed = events(&h, AuditEventType::PasswordChanged).await;
     assert_eq!(changed[0].event_metadata["sessions_revoked"], 1);
-    h.service.login("cp@example.org", "Changed-Pass-3", &c).await.unwrap();
+    h.service
+        .login("cp@example.org", "Changed-Pass-3", &c)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn weaker_hash_upgraded_after_login() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("old@example.org", PASSWORD, &c).await.unwrap();
-    let user = h.store.find_user_by_email("old@example.org").await.unwrap().unwrap();
+    h.service
+        .signup("old@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let user = h
+        .store
+        .find_user_by_email("old@example.org")
+        .await
+        .unwrap()
+        .unwrap();
 
     // Stronger parameters for the same stores: existing hashes now count as weak.
     let mut stronger = fast_config();
     stronger.password.argon2.time_cost = 2;
     let upgraded = AuthService::new(stronger, Stores::single(h.store.clone())).unwrap();
-    upgraded.login("old@example.org", PASSWORD, &c).await.unwrap();
+    upgraded
+        .login("old@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     let mut new_hash = user.password_hash.clone();
     for _ in 0..5000 {
-        let found = h.store.find_user_by_email("old@example.org").await.unwrap().unwrap();
+        let found = h
+            .store
+            .find_user_by_email("old@example.org")
+            .await
+            .unwrap()
+            .unwrap();
         new_hash = found.password_hash;
         if new_hash != user.password_hash {
             break;
@@ -515,17 +854,34 @@ async fn weaker_hash_upgraded_after_login() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert!(new_hash.contains("t=2"), "{new_hash}");
-    upgraded.login("old@example.org", PASSWORD, &c).await.unwrap();
+    upgraded
+        .login("old@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn session_listing_and_revocation_are_per_user() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("one@example.org", PASSWORD, &c).await.unwrap();
-    h.service.signup("two@example.org", PASSWORD, &c).await.unwrap();
-    let mine = h.service.login("one@example.org", PASSWORD, &c).await.unwrap();
-    let theirs = h.service.login("two@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("one@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    h.service
+        .signup("two@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let mine = h
+        .service
+        .login("one@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let theirs = h
+        .service
+        .login("two@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
 
     let listed = h.service.list_sessions(mine.user.id).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -535,20 +891,38 @@ async fn session_listing_and_revocation_are_per_user() {
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::NotFound));
-    assert!(h.store.find_session(&theirs.token.digest()).await.unwrap().is_some());
+    assert!(
+        h.store
+            .find_session(&theirs.token.digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
     h.service
         .revoke_own_session(mine.user.id, mine.session.id, &c)
         .await
         .unwrap();
-    assert!(h.service.list_sessions(mine.user.id).await.unwrap().is_empty());
+    assert!(
+        h.service
+            .list_sessions(mine.user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn purge_removes_expired_sessions() {
     let h = harness();
     let c = client("192.0.2.1");
-    h.service.signup("p@example.org", PASSWORD, &c).await.unwrap();
-    h.service.login("p@example.org", PASSWORD, &c).await.unwrap();
+    h.service
+        .signup("p@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    h.service
+        .login("p@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
     assert_eq!(h.service.purge_expired().await.unwrap().0, 0);
     h.clock.advance(time::Duration::hours(3));
     assert_eq!(h.service.purge_expired().await.unwrap().0, 1);
@@ -560,6 +934,13 @@ async fn forged_audit_text_stays_in_one_event() {
     let c = client("192.0.2.1");
     let forged = "admin\r\nLOGIN_SUCCESS user=admin ip=192.0.2.1@example.org";
     let _ = h.service.login(forged, "Wrong-Pass-1", &c).await;
-    let _ = h.service.login("x] [AUDIT] login ok user=root@example.org", "Wrong-Pass-1", &c).await;
+    let _ = h
+        .service
+        .login(
+            "x] [AUDIT] login ok user=root@example.org",
+            "Wrong-Pass-1",
+            &c,
+        )
+        .await;
     assert!(events(&h, AuditEventType::LoginSuccess).await.is_empty());
 }

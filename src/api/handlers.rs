@@ -12,9 +12,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::request::{client_context, query_pairs, read_json};
-use super::response::{error_response, event_json, json_response, message, session_json, user_json};
 use super::AuthApi;
+use super::request::{client_context, query_pairs, read_json};
+use super::response::{
+    error_response, event_json, json_response, message, session_json, user_json,
+};
 use crate::api_key::ApiKeyMatched;
 use crate::audit::{AuditEventType, AuditQuery, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::error::AuthError;
@@ -120,11 +122,16 @@ where
     let service = &api.service;
     let limit = service.config().max_body_bytes;
     let client = client_context(parts);
-    let session = parts.extensions.get::<CurrentSession>().map(|current| &current.0);
+    let session = parts
+        .extensions
+        .get::<CurrentSession>()
+        .map(|current| &current.0);
     match route {
         Route::Signup => {
             let input: Credentials = read_json(parts, body, limit).await?;
-            service.signup(&input.email, &input.password, &client).await?;
+            service
+                .signup(&input.email, &input.password, &client)
+                .await?;
             Ok(message(
                 StatusCode::CREATED,
                 "Signup received. Check your email to continue.",
@@ -132,7 +139,9 @@ where
         }
         Route::Login => {
             let input: Credentials = read_json(parts, body, limit).await?;
-            let outcome = service.login(&input.email, &input.password, &client).await?;
+            let outcome = service
+                .login(&input.email, &input.password, &client)
+                .await?;
             let mut response =
                 json_response(StatusCode::OK, &json!({ "user": user_json(&outcome.user) }));
             response
@@ -149,7 +158,10 @@ where
         Route::Me => {
             let session = session.ok_or(AuthError::Unauthorized)?;
             let user = service.current_user(session).await?;
-            Ok(json_response(StatusCode::OK, &json!({ "user": user_json(&user) })))
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "user": user_json(&user) }),
+            ))
         }
         Route::ForgotPassword => {
             let input: ForgotPassword = read_json(parts, body, limit).await?;
@@ -178,7 +190,12 @@ where
             let session = session.ok_or(AuthError::Unauthorized)?;
             let input: ChangePassword = read_json(parts, body, limit).await?;
             service
-                .change_password(session, &input.current_password, &input.new_password, &client)
+                .change_password(
+                    session,
+                    &input.current_password,
+                    &input.new_password,
+                    &client,
+                )
                 .await?;
             Ok(message(
                 StatusCode::OK,
@@ -197,7 +214,9 @@ where
         Route::Session(id) => {
             let session = session.ok_or(AuthError::Unauthorized)?;
             let id = Uuid::parse_str(&id).map_err(|_| AuthError::NotFound)?;
-            service.revoke_own_session(session.user_id, id, &client).await?;
+            service
+                .revoke_own_session(session.user_id, id, &client)
+                .await?;
             let mut response = message(StatusCode::OK, "Session revoked.");
             if id == session.id {
                 response.extensions_mut().insert(SessionCookie::Clear);
@@ -268,7 +287,11 @@ fn audit_query(parts: &Parts) -> Result<AuditQuery, AuthError> {
     let mut details = Vec::new();
     let parse_time = |name: &str, value: &str, details: &mut Vec<String>| {
         OffsetDateTime::parse(value, &Rfc3339)
-            .map_err(|_| details.push(format!("{name} must be an RFC 3339 time, such as 2025-12-30T15:30:00Z.")))
+            .map_err(|_| {
+                details.push(format!(
+                    "{name} must be an RFC 3339 time, such as 2025-12-30T15:30:00Z."
+                ))
+            })
             .ok()
     };
     for (name, value) in query_pairs(parts.uri.query())? {

@@ -90,9 +90,12 @@ where
     }
 }
 
+type BoxedResponse =
+    Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
+
 /// The response future of [`AuthApi`].
 pub struct ResponseFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>,
+    inner: BoxedResponse,
 }
 
 impl Future for ResponseFuture {

@@ -82,14 +82,16 @@ fn is_json(parts: &Parts) -> bool {
         return false;
     }
     // Only UTF-8 is accepted; a declared other charset is a mismatch, not something to guess.
-    value.split(';').skip(1).all(|parameter| {
-        match parameter.trim().split_once('=') {
-            Some((name, charset)) if name.trim().eq_ignore_ascii_case("charset") => {
-                charset.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
-            }
+    value
+        .split(';')
+        .skip(1)
+        .all(|parameter| match parameter.trim().split_once('=') {
+            Some((name, charset)) if name.trim().eq_ignore_ascii_case("charset") => charset
+                .trim()
+                .trim_matches('"')
+                .eq_ignore_ascii_case("utf-8"),
             _ => true,
-        }
-    })
+        })
 }
 
 /// Returns the client address and `User-Agent` of a request.
@@ -153,7 +155,8 @@ mod tests {
 
     #[test]
     fn query_pairs_decode_percent_and_plus() {
-        let pairs = query_pairs(Some("since=2025-01-01T00%3A00%3A00%2B00%3A00&a=b+c&flag")).unwrap();
+        let pairs =
+            query_pairs(Some("since=2025-01-01T00%3A00%3A00%2B00%3A00&a=b+c&flag")).unwrap();
         assert_eq!(
             pairs,
             [

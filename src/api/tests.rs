@@ -59,7 +59,10 @@ async fn post(api: &AuthApi, path: &str, body: Value) -> (StatusCode, Value, Res
 fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "body: {body}");
     assert_eq!(body["error_code"], code, "body: {body}");
-    assert!(body["error"].as_str().is_some_and(|text| !text.is_empty()), "body: {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|text| !text.is_empty()),
+        "body: {body}"
+    );
 }
 
 async fn login(api: &AuthApi) -> (SessionRecord, Response<()>) {
@@ -99,9 +102,18 @@ async fn login_issues_session_cookie_and_user() {
 #[tokio::test]
 async fn login_user_has_public_fields_only() {
     let api = api();
-    post(&api, "/api/auth/signup", json!({"email": "a@example.com", "password": PASSWORD})).await;
-    let (_, body, _) =
-        post(&api, "/api/auth/login", json!({"email": "a@example.com", "password": PASSWORD})).await;
+    post(
+        &api,
+        "/api/auth/signup",
+        json!({"email": "a@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let (_, body, _) = post(
+        &api,
+        "/api/auth/login",
+        json!({"email": "a@example.com", "password": PASSWORD}),
+    )
+    .await;
     let user = body["user"].as_object().unwrap();
     let mut keys: Vec<_> = user.keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -137,14 +149,25 @@ async fn logout_clears_cookie_with_or_without_session() {
     let api = api();
     let (status, _, response) = send(&api, request(Method::POST, "/api/auth/logout", "")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(matches!(response.extensions().get::<SessionCookie>(), Some(SessionCookie::Clear)));
+    assert!(matches!(
+        response.extensions().get::<SessionCookie>(),
+        Some(SessionCookie::Clear)
+    ));
 
     let (session, _) = login(&api).await;
     let mut logout = request(Method::POST, "/api/auth/logout", "");
-    logout.extensions_mut().insert(CurrentSession(session.clone()));
+    logout
+        .extensions_mut()
+        .insert(CurrentSession(session.clone()));
     let (status, _, _) = send(&api, logout).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(api.service().list_sessions(session.user_id).await.unwrap().is_empty());
+    assert!(
+        api.service()
+            .list_sessions(session.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -161,12 +184,22 @@ async fn missing_and_mistyped_fields_rejected() {
     let api = api();
     let (status, body, _) = post(&api, "/api/auth/login", json!({"email": "a@example.com"})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "INVALID_JSON");
-    assert!(body["error"].as_str().unwrap().contains("password"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("password"),
+        "{body}"
+    );
 
-    let (status, body, _) =
-        post(&api, "/api/auth/login", json!({"email": "a@example.com", "password": 123456})).await;
+    let (status, body, _) = post(
+        &api,
+        "/api/auth/login",
+        json!({"email": "a@example.com", "password": 123456}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "INVALID_JSON");
-    assert!(!body.to_string().contains("123456"), "the value must not be echoed: {body}");
+    assert!(
+        !body.to_string().contains("123456"),
+        "the value must not be echoed: {body}"
+    );
 }
 
 #[tokio::test]
@@ -181,14 +214,25 @@ async fn invalid_utf8_body_rejected() {
 #[tokio::test]
 async fn wrong_content_type_rejected() {
     let api = api();
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let mut request = request(Method::POST, "/api/auth/signup", "{}");
         request.headers_mut().remove(CONTENT_TYPE);
         if let Some(value) = content_type {
-            request.headers_mut().insert(CONTENT_TYPE, value.parse().unwrap());
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, value.parse().unwrap());
         }
         let (status, body, _) = send(&api, request).await;
-        assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
     }
 }
 
@@ -198,22 +242,37 @@ async fn oversized_body_rejected() {
     let password = "A1!a".repeat(10_000);
     let body = json!({"email": "a@example.com", "password": password}).to_string();
     let (status, json, _) = send(&api, request(Method::POST, "/api/auth/login", &body)).await;
-    assert_error(status, &json, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    assert_error(
+        status,
+        &json,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    );
 
     // A Content-Length over the limit is rejected without reading the body.
     let mut declared = request(Method::POST, "/api/auth/login", "{}");
-    declared
-        .headers_mut()
-        .insert(CONTENT_LENGTH, (10 * 1024 * 1024).to_string().parse().unwrap());
+    declared.headers_mut().insert(
+        CONTENT_LENGTH,
+        (10 * 1024 * 1024).to_string().parse().unwrap(),
+    );
     let (status, json, _) = send(&api, declared).await;
-    assert_error(status, &json, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    assert_error(
+        status,
+        &json,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    );
 }
 
 #[tokio::test]
 async fn invalid_email_and_weak_password_list_details() {
     let api = api();
-    let (status, body, _) =
-        post(&api, "/api/auth/signup", json!({"email": "nope", "password": "short"})).await;
+    let (status, body, _) = post(
+        &api,
+        "/api/auth/signup",
+        json!({"email": "nope", "password": "short"}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let details = body["details"].as_array().unwrap();
     assert!(details.len() >= 4, "{body}");
@@ -223,12 +282,25 @@ async fn invalid_email_and_weak_password_list_details() {
 async fn overlong_password_rejected_on_every_flow() {
     let api = api();
     let long = format!("Aa1!{}", "x".repeat(1100));
-    let (status, body, _) =
-        post(&api, "/api/auth/signup", json!({"email": "a@example.com", "password": long})).await;
+    let (status, body, _) = post(
+        &api,
+        "/api/auth/signup",
+        json!({"email": "a@example.com", "password": long}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    let (status, body, _) =
-        post(&api, "/api/auth/login", json!({"email": "a@example.com", "password": long})).await;
-    assert_error(status, &body, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    let (status, body, _) = post(
+        &api,
+        "/api/auth/login",
+        json!({"email": "a@example.com", "password": long}),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    );
     let (status, body, _) = post(
         &api,
         "/api/auth/reset-password",
@@ -241,12 +313,24 @@ async fn overlong_password_rejected_on_every_flow() {
 #[tokio::test]
 async fn forgot_password_same_answer_for_unknown() {
     let api = api();
-    post(&api, "/api/auth/signup", json!({"email": "known@example.com", "password": PASSWORD}))
-        .await;
-    let (known_status, known, _) =
-        post(&api, "/api/auth/forgot-password", json!({"email": "known@example.com"})).await;
-    let (unknown_status, unknown, _) =
-        post(&api, "/api/auth/forgot-password", json!({"email": "unknown@example.com"})).await;
+    post(
+        &api,
+        "/api/auth/signup",
+        json!({"email": "known@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let (known_status, known, _) = post(
+        &api,
+        "/api/auth/forgot-password",
+        json!({"email": "known@example.com"}),
+    )
+    .await;
+    let (unknown_status, unknown, _) = post(
+        &api,
+        "/api/auth/forgot-password",
+        json!({"email": "unknown@example.com"}),
+    )
+    .await;
     assert_eq!(known_status, StatusCode::OK);
     assert_eq!(unknown_status, StatusCode::OK);
     assert_eq!(known, unknown);
@@ -268,7 +352,12 @@ async fn unknown_route_and_wrong_method() {
     let (status, body, _) = send(&api, request(Method::GET, "/api/auth/nope", "")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     let (status, body, response) = send(&api, request(Method::GET, "/api/auth/login", "")).await;
-    assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
     assert_eq!(response.headers()[ALLOW], "POST");
     let (status, _, response) = send(&api, request(Method::POST, "/api/auth/me", "")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
@@ -311,7 +400,14 @@ async fn admin_audit_filters_and_validates() {
     assert_eq!(status, StatusCode::OK);
     assert!(body["events"].as_array().unwrap().len() >= 3);
 
-    for bad in ["?limit=0", "?limit=abc", "?since=yesterday", "?event_type=NOPE", "?user_id=1", "?x=1"] {
+    for bad in [
+        "?limit=0",
+        "?limit=abc",
+        "?since=yesterday",
+        "?event_type=NOPE",
+        "?user_id=1",
+        "?x=1",
+    ] {
         let (status, body, _) = send(&api, admin(bad)).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
@@ -322,7 +418,8 @@ async fn session_list_marks_current_and_revokes_own() {
     let api = api();
     let (session, _) = login(&api).await;
     let mut list = request(Method::GET, "/api/auth/sessions", "");
-    list.extensions_mut().insert(CurrentSession(session.clone()));
+    list.extensions_mut()
+        .insert(CurrentSession(session.clone()));
     let (status, body, _) = send(&api, list).await;
     assert_eq!(status, StatusCode::OK);
     let sessions = body["sessions"].as_array().unwrap();
@@ -332,13 +429,24 @@ async fn session_list_marks_current_and_revokes_own() {
     assert!(sessions[0].get("token_digest").is_none());
 
     let mut other = request(Method::DELETE, "/api/auth/sessions/not-a-uuid", "");
-    other.extensions_mut().insert(CurrentSession(session.clone()));
+    other
+        .extensions_mut()
+        .insert(CurrentSession(session.clone()));
     let (status, body, _) = send(&api, other).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
 
-    let mut delete = request(Method::DELETE, &format!("/api/auth/sessions/{}", session.id), "");
-    delete.extensions_mut().insert(CurrentSession(session.clone()));
+    let mut delete = request(
+        Method::DELETE,
+        &format!("/api/auth/sessions/{}", session.id),
+        "",
+    );
+    delete
+        .extensions_mut()
+        .insert(CurrentSession(session.clone()));
     let (status, _, response) = send(&api, delete).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(matches!(response.extensions().get::<SessionCookie>(), Some(SessionCookie::Clear)));
+    assert!(matches!(
+        response.extensions().get::<SessionCookie>(),
+        Some(SessionCookie::Clear)
+    ));
 }

@@ -7,8 +7,8 @@ use http::HeaderMap;
 
 use super::ApiKey;
 use super::service::check;
-use crate::error::AuthError;
 use crate::config::Secret;
+use crate::error::AuthError;
 use crate::token::TokenDigest;
 
 /// A [`Layer`] that admits only requests with a valid `X-API-Key` header.

@@ -30,7 +30,10 @@ pub struct ExampleServer {
 fn example_path(name: &str) -> PathBuf {
     // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples.
     let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile dir");
     profile_dir.join("examples").join(name)
 }
 
@@ -188,7 +191,8 @@ impl HttpClient {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
-        self.send(Method::POST, path, Some(&body.to_string()), headers).await
+        self.send(Method::POST, path, Some(&body.to_string()), headers)
+            .await
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
