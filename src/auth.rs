@@ -157,3 +157,6 @@ impl<S> Layer<S> for AuthLayer {
         self.headers.layer(rate_limit)
     }
 }
+
+#[cfg(test)]
+mod tests;

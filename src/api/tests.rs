@@ -25,6 +25,7 @@ fn api() -> AuthApi {
         parallelism: 1,
         ..Argon2Config::default()
     };
+    config.api_keys = vec![crate::config::Secret::new("test-admin-key")];
     AuthApi::new(AuthService::new(config, Stores::memory()).unwrap())
 }
 
@@ -378,6 +379,21 @@ async fn admin_routes_require_accepted_api_key() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["users"].as_array().unwrap().len(), 1);
     assert!(body["users"][0].get("password_hash").is_none());
+
+    let mut with_header = request(Method::GET, "/api/admin/users", "");
+    with_header
+        .headers_mut()
+        .insert("x-api-key", "test-admin-key".parse().unwrap());
+    let (status, _, _) = send(&api, with_header).await;
+    assert_eq!(status, StatusCode::OK);
+    for wrong in ["", "test-admin-ke", "test-admin-keyx"] {
+        let mut request = request(Method::GET, "/api/admin/users", "");
+        request
+            .headers_mut()
+            .insert("x-api-key", wrong.parse().unwrap());
+        let (status, body, _) = send(&api, request).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "INVALID_API_KEY");
+    }
 }
 
 #[tokio::test]
