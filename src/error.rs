@@ -28,7 +28,7 @@ pub enum AuthError {
     /// The body is not valid JSON, is not UTF-8, or misses a required field.
     #[error("invalid JSON body: {reason}")]
     InvalidJson {
-        /// What was wrong, safe to show to the client.
+        /// The problem, safe to show to the client.
         reason: String,
     },
     /// A field failed validation; `details` lists every failed rule.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use amoskys_auth::AuthConfig;
 use amoskys_auth::config::ConfigError;
 
-/// The address the examples listen on unless `AMOSKYS_BIND` says otherwise.
+/// The address the examples listen on unless `AMOSKYS_BIND` sets another.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
 
 /// Sends log output to stdout; `RUST_LOG` sets the filter (default `info`).

@@ -9,7 +9,7 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// The longest accepted local part (before `@`), in bytes (RFC 5321).
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
 
-/// Why an email address was rejected.
+/// The reason an email address was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmailError {

@@ -16,7 +16,7 @@ impl AuthService {
     /// Starts a password reset.
     ///
     /// Returns at once with the same result whether or not the address has an account; the
-    /// lookup, the token and the email happen in a background task, so neither the answer nor
+    /// lookup, the token and the email happen in a background task, so neither the response nor
     /// its timing tells the two apart. The email goes to the address stored for the account.
     ///
     /// # Errors
@@ -230,7 +230,7 @@ impl AuthService {
 
     /// Changes the password of a logged-in user after checking the current one.
     ///
-    /// Every other session of the user and every outstanding reset token is revoked; the
+    /// Every other session of the user and every outstanding reset token is revoked. The
     /// session that made the change stays valid, so the user is not logged out mid-action.
     ///
     /// # Errors

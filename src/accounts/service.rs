@@ -17,7 +17,7 @@ use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{AttemptDecision, SessionRecord, StoreError, User};
 use crate::token::SecretToken;
 
-/// Who sent a request: recorded in sessions and audit events.
+/// The client that sent a request, recorded in sessions and audit events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientContext {
     /// The client address, as resolved by [`crate::client_ip::client_ip`].
@@ -141,7 +141,7 @@ impl AuthService {
 
     /// Creates an account.
     ///
-    /// The answer is the same whether or not `email` already has an account: the owner of an
+    /// The result is the same whether or not `email` already has an account: the owner of an
     /// existing account gets a notice by email instead. The password is hashed in both cases so
     /// the timing matches too. A new account gets a verification email.
     ///

@@ -1,7 +1,7 @@
 //! Storage traits for users, sessions, lockouts, one-time tokens and the audit trail.
 //!
 //! Each concern has its own trait so that a deployment can mix backends. Every method is a
-//! single atomic step: where the contract says "atomically", two concurrent calls behave as if
+//! single atomic step: where a contract reads "atomically", two concurrent calls behave as if
 //! one ran entirely before the other, even across processes sharing one database. Methods that
 //! look up a row return `Ok(None)` or `Ok(false)` when it is missing; `Err` is kept for backend
 //! failures, which the HTTP layer answers with 503 and a log line.
@@ -64,7 +64,7 @@ pub struct User {
     pub password_changed_at: OffsetDateTime,
 }
 
-/// A session as stored: everything but the token itself, which only its holder knows.
+/// A session as stored: everything but the token itself, which only its holder has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// Public id, used to list and revoke sessions; never usable as a credential.
@@ -112,7 +112,7 @@ pub struct OneTimeToken {
     pub digest: TokenDigest,
     /// The user it was issued to.
     pub user_id: Uuid,
-    /// What it may be used for.
+    /// The use it was issued for.
     pub purpose: TokenPurpose,
     /// When it was issued, in UTC.
     pub created_at: OffsetDateTime,

@@ -128,13 +128,13 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The body as JSON.
+    /// Parses the body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|error| panic!("body is not JSON ({error}): {:?}", self.body))
     }
 
-    /// The `name=value` part of the session cookie this response sets, if any.
+    /// Returns the `name=value` part of the session cookie this response sets, if any.
     pub fn set_cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(http::header::SET_COOKIE)
