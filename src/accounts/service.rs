@@ -471,6 +471,35 @@ impl AuthService {
         Ok(())
     }
 
+    /// Revokes the session a client held before logging in again, so an identifier planted
+    /// before login (session fixation) never becomes or stays an authenticated session. Call
+    /// it after the new session was stored. Failures are logged, not returned: the new
+    /// session is valid either way.
+    pub async fn revoke_replaced_session(&self, previous: &SessionRecord, client: &ClientContext) {
+        match self
+            .inner
+            .stores
+            .sessions
+            .revoke_session(&previous.token_digest)
+            .await
+        {
+            Ok(true) => {
+                self.audit(
+                    AuditEvent::new(AuditEventType::SessionRevoked, self.now())
+                        .user(previous.user_id)
+                        .client(ip_text(client), client.user_agent.as_deref())
+                        .meta("session_id", previous.id.to_string())
+                        .meta("reason", "replaced_by_login"),
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(error = %error, session_id = %previous.id, "replaced session not revoked");
+            }
+        }
+    }
+
     /// Returns the user of a session.
     ///
     /// # Errors

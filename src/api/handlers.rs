@@ -142,6 +142,9 @@ where
             let outcome = service
                 .login(&input.email, &input.password, &client)
                 .await?;
+            if let Some(previous) = session {
+                service.revoke_replaced_session(previous, &client).await;
+            }
             let mut response =
                 json_response(StatusCode::OK, &json!({ "user": user_json(&outcome.user) }));
             response

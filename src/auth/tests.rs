@@ -278,3 +278,50 @@ async fn sixth_login_rejected_by_rate_limit() {
     assert!(reply.headers.contains_key("retry-after"));
     assert_eq!(reply.headers["x-frame-options"], "DENY");
 }
+
+#[tokio::test]
+async fn login_replaces_existing_session() {
+    let clock = ManualClock::default();
+    let auth = auth(&clock);
+    let first = signup_and_login(&auth).await;
+    let again = send(
+        &auth,
+        Method::POST,
+        "/api/auth/login",
+        &credentials(),
+        &[("cookie", &first)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+    let second = again.headers[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(first, second, "login must issue a new session identifier");
+
+    let old = send(
+        &auth,
+        Method::GET,
+        "/api/auth/me",
+        "",
+        &[("cookie", &first)],
+    )
+    .await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "the pre-login session is revoked"
+    );
+    let new = send(
+        &auth,
+        Method::GET,
+        "/api/auth/me",
+        "",
+        &[("cookie", &second)],
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK);
+}
