@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{AuthConfig, ConfigError, SameSite, Secret};
+use crate::config::{AuthConfig, ConfigError, SameSite, Secret, SessionConfig};
 
 /// A variable that could not be parsed.
 #[derive(Debug)]
@@ -159,7 +159,7 @@ fn parse_api_keys(value: &str) -> Result<Vec<Secret>, EnvError> {
 
 /// Checks every setting of `config`.
 pub(crate) fn validate(config: &AuthConfig) -> Result<(), ConfigError> {
-    validate_session(config)?;
+    validate_session(&config.session)?;
     validate_headers(config)?;
     validate_rate_limit(config)?;
     validate_password(config)?;
@@ -218,8 +218,8 @@ pub(crate) fn validate(config: &AuthConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn validate_session(config: &AuthConfig) -> Result<(), ConfigError> {
-    let session = &config.session;
+/// Checks the session settings on their own, for layers built without a whole config.
+pub(crate) fn validate_session(session: &SessionConfig) -> Result<(), ConfigError> {
     let name_ok = !session.cookie_name.is_empty()
         && session
             .cookie_name

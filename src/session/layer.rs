@@ -9,7 +9,7 @@ use super::cookie::CookieFormat;
 use super::service::Session;
 use super::to_time;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{AuthConfig, ConfigError, SessionConfig};
+use crate::config::{ConfigError, SessionConfig};
 use crate::store::{AuditStore, SessionStore};
 
 /// A [`Layer`] that resolves the session cookie of each request; see the
@@ -41,10 +41,10 @@ impl SessionLayer {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] when `config` fails the checks of [`AuthConfig::validate`],
+    /// [`ConfigError::Invalid`] when `config` fails the checks of [`AuthConfig::validate`](crate::AuthConfig::validate),
     /// such as a cookie path or domain containing `;`, white space or control characters.
     pub fn new(config: &SessionConfig, store: Arc<dyn SessionStore>) -> Result<Self, ConfigError> {
-        validate(config)?;
+        crate::config_env::validate_session(config)?;
         let cookie = CookieFormat::new(config).map_err(|error| ConfigError::Invalid {
             setting: "session",
             reason: format!("cookie name or attributes cannot form a header: {error}"),
@@ -85,15 +85,6 @@ impl SessionLayer {
         Arc::make_mut(&mut self.shared).audit = Some(audit);
         self
     }
-}
-
-/// Checks `config` with the rules of [`AuthConfig::validate`], which cover every setting.
-fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
-    let whole = AuthConfig {
-        session: config.clone(),
-        ..AuthConfig::default()
-    };
-    whole.validate()
 }
 
 impl<S> Layer<S> for SessionLayer {
