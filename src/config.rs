@@ -283,6 +283,25 @@ pub struct SessionConfig {
     pub bind_user_agent: bool,
     /// Minimum time between writes of `last_seen_at`. Default: 60 seconds.
     pub touch_interval: Duration,
+    /// With `bind_ip`, IPv4 addresses match when they share this many leading bits.
+    /// Default: 32, the exact address; 24 tolerates moves inside a /24.
+    pub bind_ipv4_prefix: u8,
+    /// With `bind_ip`, IPv6 addresses match when they share this many leading bits.
+    /// Default: 64, one subnet, since hosts rotate their interface identifiers.
+    pub bind_ipv6_prefix: u8,
+    /// What a binding mismatch does. Default: [`BindingMode::Enforce`].
+    pub binding_mode: BindingMode,
+}
+
+/// What a session used from another address or `User-Agent` than at login leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindingMode {
+    /// Revoke the session, answer as anonymous and record a `SESSION_REVOKED` event.
+    #[default]
+    Enforce,
+    /// Keep the session and record a `SECURITY_ALERT` event, to measure false alarms before
+    /// enforcing.
+    LogOnly,
 }
 
 impl Default for SessionConfig {
@@ -299,6 +318,9 @@ impl Default for SessionConfig {
             bind_ip: false,
             bind_user_agent: false,
             touch_interval: Duration::from_secs(DEFAULT_SESSION_TOUCH_INTERVAL_SECS),
+            bind_ipv4_prefix: 32,
+            bind_ipv6_prefix: 64,
+            binding_mode: BindingMode::Enforce,
         }
     }
 }

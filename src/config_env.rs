@@ -264,6 +264,12 @@ pub(crate) fn validate_session(session: &SessionConfig) -> Result<(), ConfigErro
     if session.max_per_user == 0 {
         return invalid("session.max_per_user", "must be at least 1");
     }
+    if session.bind_ipv4_prefix > 32 || session.bind_ipv6_prefix > 128 {
+        return invalid(
+            "session.bind_ipv4_prefix",
+            "IPv4 binding prefixes go up to 32 bits and IPv6 prefixes up to 128",
+        );
+    }
     if session.touch_interval >= session.idle_timeout {
         return invalid(
             "session.touch_interval",

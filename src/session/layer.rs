@@ -9,7 +9,7 @@ use super::cookie::CookieFormat;
 use super::service::Session;
 use super::to_time;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{ConfigError, SessionConfig};
+use crate::config::{BindingMode, ConfigError, SessionConfig};
 use crate::store::{AuditStore, SessionStore};
 
 /// A [`Layer`] that resolves the session cookie of each request; see the
@@ -30,6 +30,9 @@ pub(super) struct Shared {
     pub(super) touch_interval: time::Duration,
     pub(super) bind_ip: bool,
     pub(super) bind_user_agent: bool,
+    pub(super) bind_ipv4_prefix: u8,
+    pub(super) bind_ipv6_prefix: u8,
+    pub(super) binding_mode: BindingMode,
 }
 
 impl SessionLayer {
@@ -65,6 +68,9 @@ impl SessionLayer {
             touch_interval: to_time(config.touch_interval),
             bind_ip: config.bind_ip,
             bind_user_agent: config.bind_user_agent,
+            bind_ipv4_prefix: config.bind_ipv4_prefix,
+            bind_ipv6_prefix: config.bind_ipv6_prefix,
+            binding_mode: config.binding_mode,
         };
         Ok(Self {
             shared: Arc::new(shared),

@@ -10,8 +10,10 @@
 //!
 //! - `expires_at` is after now (absolute lifetime, 24 hours by default);
 //! - `last_seen_at` plus the idle timeout is after now (2 hours by default);
-//! - with [`SessionConfig::bind_ip`], the client address equals the one at login;
-//! - with [`SessionConfig::bind_user_agent`], the `User-Agent` equals the one at login.
+//! - with [`SessionConfig::bind_ip`], the client address is in the same network as at login
+//!   (the exact IPv4 address and the same IPv6 /64 by default);
+//! - with [`SessionConfig::bind_user_agent`], the `User-Agent` equals the one at login once
+//!   digits are removed, so browser updates keep the session.
 //!
 //! `last_seen_at` is written only once [`SessionConfig::touch_interval`] (60 seconds by default)
 //! has passed since the stored value, so activity keeps a session alive without a store write
@@ -27,10 +29,13 @@
 //!
 //! # Binding
 //!
-//! IP and `User-Agent` binding are off by default. Both compare exact values, so a phone that
-//! moves from Wi-Fi to a mobile network, or a browser that updates itself, loses its session.
-//! A mismatch revokes the session, logs a warning and appends a `SESSION_REVOKED` audit event
-//! when an audit store is set. IP binding compares [`crate::client_ip::client_ip`], so behind a
+//! IP and `User-Agent` binding are off by default, because a phone that moves from Wi-Fi to a
+//! mobile network changes its address and would lose its session. The IPv4 and IPv6 prefixes
+//! ([`SessionConfig::bind_ipv4_prefix`], [`SessionConfig::bind_ipv6_prefix`]) set how far a
+//! client may move. A mismatch revokes the session, logs a warning and appends a
+//! `SESSION_REVOKED` audit event when an audit store is set; with
+//! [`BindingMode::LogOnly`](crate::config::BindingMode::LogOnly) the session stays valid and a
+//! `SECURITY_ALERT` event is appended instead. IP binding compares [`crate::client_ip::client_ip`], so behind a
 //! proxy it needs the resolved client address, not the proxy's.
 //!
 //! # Example

@@ -16,6 +16,7 @@ use super::layer::Shared;
 use crate::audit::{AuditEvent, AuditEventType, truncate_user_agent};
 use crate::body::ResponseBody;
 use crate::client_ip::client_ip;
+use crate::config::BindingMode;
 use crate::store::{SessionRecord, StoreError};
 use crate::token::{SecretToken, TokenDigest};
 
@@ -123,8 +124,13 @@ async fn resolve(
     let now = shared.clock.now();
 
     if let Some(reason) = rejection(&shared, &record, now, &client) {
-        revoke(&shared, &record, now, &client, reason).await;
-        return Ok(None);
+        let mismatch = reason.ends_with("_mismatch");
+        if mismatch && shared.binding_mode == BindingMode::LogOnly {
+            alert(&shared, &record, now, &client, reason).await;
+        } else {
+            revoke(&shared, &record, now, &client, reason).await;
+            return Ok(None);
+        }
     }
 
     if now - record.last_seen_at >= shared.touch_interval {
@@ -157,13 +163,83 @@ fn rejection(
     if record.last_seen_at <= now.saturating_sub(shared.idle_timeout) {
         return Some("idle_timeout");
     }
-    if shared.bind_ip && record.ip_address != client.ip {
+    if shared.bind_ip && !same_network(shared, record.ip_address, client.ip) {
         return Some("ip_mismatch");
     }
-    if shared.bind_user_agent && record.user_agent != client.user_agent {
+    if shared.bind_user_agent
+        && record.user_agent.as_deref().map(user_agent_family)
+            != client.user_agent.as_deref().map(user_agent_family)
+    {
         return Some("user_agent_mismatch");
     }
     None
+}
+
+/// Returns true when both addresses are known and share the configured prefix.
+fn same_network(shared: &Shared, stored: Option<IpAddr>, current: Option<IpAddr>) -> bool {
+    match (stored, current) {
+        (Some(IpAddr::V4(a)), Some(IpAddr::V4(b))) => {
+            let mask = prefix_mask_u32(shared.bind_ipv4_prefix);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (Some(IpAddr::V6(a)), Some(IpAddr::V6(b))) => {
+            let mask = prefix_mask_u128(shared.bind_ipv6_prefix);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+fn prefix_mask_u32(bits: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(bits.min(32)))
+        .unwrap_or(0)
+}
+
+fn prefix_mask_u128(bits: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(bits.min(128)))
+        .unwrap_or(0)
+}
+
+/// Returns a `User-Agent` without its digits, so that a browser updating itself
+/// (`Chrome/120` to `Chrome/121`) keeps its sessions while another browser or device does not.
+fn user_agent_family(user_agent: &str) -> String {
+    user_agent.chars().filter(|c| !c.is_ascii_digit()).collect()
+}
+
+/// Records a binding mismatch that the log-only mode lets through.
+async fn alert(
+    shared: &Shared,
+    record: &SessionRecord,
+    now: OffsetDateTime,
+    client: &Client,
+    reason: &'static str,
+) {
+    tracing::warn!(
+        session_id = %record.id,
+        user_id = %record.user_id,
+        reason,
+        "session used by a different client; kept because binding is log-only"
+    );
+    let Some(audit) = shared.audit.as_ref() else {
+        return;
+    };
+    let event = AuditEvent::new(AuditEventType::SecurityAlert, now)
+        .user(record.user_id)
+        .client(
+            client.ip.map(|ip| ip.to_string()),
+            client.user_agent.as_deref(),
+        )
+        .meta("reason", reason)
+        .meta("session_id", record.id.to_string());
+    if let Err(error) = audit.append_event(event).await {
+        tracing::error!(
+            session_id = %record.id,
+            error = %error,
+            "failed to append audit event for a session binding alert"
+        );
+    }
 }
 
 /// Revokes an invalid session. A binding mismatch is also logged as a warning and appended

@@ -516,10 +516,17 @@ async fn user_agent_mismatch_revokes_bound_session() {
     let same_agent = harness.send(session_request(&token), None).await;
     assert!(session_user(&same_agent).is_some());
 
+    // A browser update changes only version numbers and keeps the session.
     let mut updated = session_request(&token);
     let agent = HeaderValue::from_static("Mozilla/5.0 Chrome/121.0");
     updated.headers_mut().insert(USER_AGENT, agent);
     let response = harness.send(updated, None).await;
+    assert!(session_user(&response).is_some());
+
+    let mut other = session_request(&token);
+    let agent = HeaderValue::from_static("Mozilla/5.0 Firefox/121.0");
+    other.headers_mut().insert(USER_AGENT, agent);
+    let response = harness.send(other, None).await;
     assert_eq!(session_user(&response), None);
     assert_eq!(set_cookies(&response), vec![CLEAR_DEFAULT]);
     assert_eq!(harness.stored(&record).await, None);
@@ -530,8 +537,78 @@ async fn user_agent_mismatch_revokes_bound_session() {
     assert_eq!(events[0].event_metadata["reason"], "user_agent_mismatch");
     assert_eq!(
         events[0].user_agent.as_deref(),
-        Some("Mozilla/5.0 Chrome/121.0")
+        Some("Mozilla/5.0 Firefox/121.0")
     );
+}
+
+/// Sends the session's cookie from `ip` instead of the login address.
+async fn send_from(harness: &Harness, token: &SecretToken, ip: &str) -> TestResponse {
+    let mut request = session_request(token);
+    let peer = SocketAddr::new(ip.parse().unwrap(), 40_000);
+    request.extensions_mut().insert(PeerAddr(peer));
+    harness.send(request, None).await
+}
+
+#[tokio::test]
+async fn ip_binding_prefix_tolerates_nearby_addresses() {
+    let config = SessionConfig {
+        bind_ip: true,
+        bind_ipv4_prefix: 24,
+        ..SessionConfig::default()
+    };
+    let harness = Harness::new(config);
+    let (token, record) = harness.login().await;
+    let nearby = send_from(&harness, &token, "203.0.113.77").await;
+    assert!(
+        session_user(&nearby).is_some(),
+        "same /24 keeps the session"
+    );
+    let far = send_from(&harness, &token, "203.0.114.5").await;
+    assert_eq!(session_user(&far), None, "another /24 ends it");
+    assert_eq!(harness.stored(&record).await, None);
+}
+
+#[tokio::test]
+async fn ipv6_binding_groups_by_64_prefix() {
+    let config = SessionConfig {
+        bind_ip: true,
+        ..SessionConfig::default()
+    };
+    let harness = Harness::new(config.clone());
+    let now = harness.clock.now();
+    let login_ip = "2001:db8:aa:bb::1".parse().ok();
+    let (token, record) =
+        new_session(Uuid::new_v4(), now, &config, login_ip, Some(LOGIN_UA)).unwrap();
+    harness
+        .store
+        .create_session(record.clone(), 10, now - Duration::hours(2))
+        .await
+        .unwrap();
+    let rotated = send_from(&harness, &token, "2001:db8:aa:bb:1234:5678:9abc:def0").await;
+    assert!(
+        session_user(&rotated).is_some(),
+        "same /64 keeps the session"
+    );
+    let other = send_from(&harness, &token, "2001:db8:aa:cc::1").await;
+    assert_eq!(session_user(&other), None);
+}
+
+#[tokio::test]
+async fn log_only_binding_keeps_session_and_alerts() {
+    let config = SessionConfig {
+        bind_ip: true,
+        binding_mode: crate::config::BindingMode::LogOnly,
+        ..SessionConfig::default()
+    };
+    let harness = Harness::new(config);
+    let (token, record) = harness.login().await;
+    let moved = send_from(&harness, &token, "198.51.100.7").await;
+    assert!(session_user(&moved).is_some());
+    assert!(harness.stored(&record).await.is_some());
+    let events = harness.audit.query_events(&audit_query()).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, AuditEventType::SecurityAlert);
+    assert_eq!(events[0].event_metadata["reason"], "ip_mismatch");
 }
 
 #[tokio::test]
