@@ -5,7 +5,7 @@ use unicode_normalization::UnicodeNormalization;
 /// Frequently used passwords, all lower-case and unique, compared case-insensitively by
 /// [`is_common_password`].
 ///
-/// The list holds the passwords that top published leak statistics (digit runs, keyboard
+/// The list contains the passwords that top published leak statistics (digit runs, keyboard
 /// walks, names, sports and pet words) and their usual dressings with capitals, digits and
 /// symbols, such as `password1!` or `p@ssw0rd123!`. Those dressed forms meet every
 /// composition rule, so only this list rejects them.
@@ -139,7 +139,7 @@ pub const COMMON_PASSWORDS: [&str; 122] = [
 ];
 
 /// Byte length of the longest entry of [`COMMON_PASSWORDS`].
-const LONGEST_ENTRY_BYTES: usize = {
+const MAX_ENTRY_BYTES: usize = {
     let mut longest = 0;
     let mut i = 0;
     while i < COMMON_PASSWORDS.len() {
@@ -156,7 +156,7 @@ const LONGEST_ENTRY_BYTES: usize = {
 pub fn is_common_password(password: &str) -> bool {
     // Entries are ASCII, and folding turns at most three input bytes into one ASCII byte (the
     // Kelvin sign U+212A becomes `k`), so longer input cannot match and is not folded at all.
-    if password.len() > LONGEST_ENTRY_BYTES * 3 {
+    if password.len() > MAX_ENTRY_BYTES * 3 {
         return false;
     }
     let folded: String = password.nfc().flat_map(char::to_lowercase).collect();

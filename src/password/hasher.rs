@@ -146,9 +146,10 @@ impl PasswordHasher {
     /// Checks `password` against the stored PHC string `phc`.
     ///
     /// The NFC form of the password is tried first. If it does not match and the raw input is
-    /// not in NFC, the raw form is tried too, for hashes stored before passwords were
-    /// normalised; a match then reports `needs_rehash`. Both attempts run under one permit.
-    /// A password over `max_bytes` is a mismatch and is not hashed.
+    /// not in NFC, the raw form is tried too, because hashes stored before passwords were
+    /// normalised were computed from it. A match of the raw form sets `needs_rehash`. Both
+    /// attempts run under one permit. A password over `max_bytes` is a mismatch and is not
+    /// hashed.
     ///
     /// # Errors
     ///
@@ -203,24 +204,26 @@ impl PasswordHasher {
         self.dummy().await.map(|_| ())
     }
 
-    /// Returns true when `phc` should be replaced by a new hash: it is not Argon2id version
-    /// 0x13, its memory, time or lane count is lower than configured, its output length differs,
-    /// its salt is shorter, or it cannot be parsed at all. A hash with higher costs than
-    /// configured is kept, so an upgrade never weakens a stored hash.
+    /// Returns true when `phc` should be replaced by a new hash of the configured kind.
+    ///
+    /// That is the case when it is not Argon2id version 0x13, when its memory, time or lane
+    /// count is lower than configured, when its output length differs or its salt is shorter,
+    /// and when it cannot be parsed at all. A hash with higher costs than configured is kept,
+    /// so an upgrade never weakens a stored hash.
     pub fn needs_rehash(&self, phc: &str) -> bool {
         StoredHash::parse(phc)
             .ok()
             .is_none_or(|stored| stored.needs_rehash(&self.inner.target))
     }
 
-    /// Returns true when `password` is longer than `max_bytes` bytes of UTF-8. Checking it
-    /// costs nothing, so a login can reject an oversized password before any hashing.
+    /// Returns true when `password` is longer than `max_bytes` bytes of UTF-8. It reads only
+    /// the length, so a login can reject an oversized password before any hashing.
     pub fn exceeds_max_length(&self, password: &str) -> bool {
         password.len() > self.inner.max_bytes
     }
 
-    /// Closes the hashing pool: hashes already waiting for or holding a permit fail with
-    /// [`PasswordError::PoolClosed`] or finish, and new calls fail at once. Use it at shutdown.
+    /// Closes the hashing pool, for shutdown. Calls waiting for a permit and new calls fail
+    /// with [`PasswordError::PoolClosed`], while hashes that hold a permit run to the end.
     pub fn close(&self) {
         self.inner.permits.close();
     }

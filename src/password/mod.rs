@@ -86,7 +86,7 @@ pub enum PasswordError {
     /// the stored record is corrupt or comes from another hashing scheme.
     #[error("stored password hash is invalid: {source}")]
     InvalidHash {
-        /// What the parser rejected.
+        /// The parser's error.
         #[source]
         source: argon2::password_hash::Error,
     },

@@ -63,6 +63,7 @@ impl PasswordPolicy {
         }
         let password = normalize(password);
         let mut failures = Vec::new();
+
         // NFC can lengthen a few rare characters, so the normalised form is checked as well.
         if self.exceeds_max_length(&password) {
             failures.push(self.max_length_message());
@@ -73,6 +74,7 @@ impl PasswordPolicy {
                 self.min_chars
             ));
         }
+
         if self.require_uppercase && !password.chars().any(char::is_uppercase) {
             failures.push("Password must contain at least one upper-case letter.".to_owned());
         }
@@ -89,6 +91,7 @@ impl PasswordPolicy {
                     .to_owned(),
             );
         }
+
         if self.reject_common && is_common_password(&password) {
             failures.push(
                 "Password is too common; choose one that does not appear on lists of \
@@ -96,6 +99,7 @@ impl PasswordPolicy {
                     .to_owned(),
             );
         }
+
         if failures.is_empty() {
             Ok(())
         } else {

@@ -11,7 +11,7 @@ pub(crate) struct TargetParams {
     pub(crate) salt_len: usize,
 }
 
-/// A stored PHC string, checked and decoded so that verifying it cannot fail on its format.
+/// A stored PHC string, checked and decoded before any hashing starts.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredHash {
     algorithm: Algorithm,
@@ -24,8 +24,8 @@ pub(crate) struct StoredHash {
 impl StoredHash {
     /// Parses a PHC string of Argon2d, Argon2i or Argon2id.
     ///
-    /// A string without `v=` is read as version 0x10 (decimal 16): the reference implementation
-    /// wrote no version field before it introduced 0x13.
+    /// A string without `v=` is read as version 0x10 (decimal 16), as the decoder of the
+    /// reference C implementation (phc-winner-argon2, `src/encoding.c`) does.
     pub(crate) fn parse(phc: &str) -> Result<Self, HashError> {
         let hash = PasswordHash::new(phc)?;
         let algorithm = Algorithm::try_from(hash.algorithm.as_str())?;
@@ -56,13 +56,13 @@ impl StoredHash {
     /// shorter salt. A hash with a higher cost than `target` does not need a rehash, so an
     /// upgrade never replaces a stronger hash with a weaker one.
     pub(crate) fn needs_rehash(&self, target: &TargetParams) -> bool {
-        let wanted = &target.params;
+        let configured = &target.params;
         self.algorithm != Algorithm::Argon2id
             || self.version != Version::V0x13
-            || self.params.m_cost() < wanted.m_cost()
-            || self.params.t_cost() < wanted.t_cost()
-            || self.params.p_cost() < wanted.p_cost()
-            || Some(self.expected.len()) != wanted.output_len()
+            || self.params.m_cost() < configured.m_cost()
+            || self.params.t_cost() < configured.t_cost()
+            || self.params.p_cost() < configured.p_cost()
+            || Some(self.expected.len()) != configured.output_len()
             || self.salt.len() < target.salt_len
     }
 }

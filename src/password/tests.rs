@@ -125,6 +125,27 @@ async fn reference_cli_vectors_verify() {
 }
 
 #[tokio::test]
+async fn missing_version_means_0x10() {
+    let hasher = small_hasher(1);
+    // The reference decoder reads a PHC string without `v=` as version 0x10, so the 0x10
+    // vector with its version field removed must still verify.
+    let (_, with_version) = CLI_VECTORS[3];
+    let without_version = with_version.replace("$v=16", "");
+    assert!(without_version.starts_with("$argon2id$m=64,t=1,p=1$"));
+    let verification = hasher
+        .verify(CLI_PASSWORD, &without_version)
+        .await
+        .expect("verify");
+    assert_eq!(
+        verification,
+        Verification {
+            valid: true,
+            needs_rehash: true
+        }
+    );
+}
+
+#[tokio::test]
 async fn reference_vectors_rehash_when_outdated() {
     let hasher = small_hasher(1);
     let expected = [
@@ -244,7 +265,7 @@ async fn legacy_raw_nfd_hash_needs_rehash() {
     }
 }
 
-/// A syntactically valid PHC string whose salt and output are placeholders.
+/// Builds a syntactically valid PHC string with placeholder salt and output.
 fn placeholder_phc(algorithm: &str, version: u32, m: u32, t: u32, p: u32) -> String {
     let salt = STANDARD_NO_PAD.encode([7u8; 16]);
     let output = STANDARD_NO_PAD.encode([9u8; 32]);
