@@ -98,11 +98,15 @@ impl Auth {
         self.layer.rate_limit.retain_recent();
     }
 
-    /// Spawns a task that runs [`Auth::run_maintenance`] every `period` until the returned
-    /// handle is aborted.
+    /// Spawns a task that first builds the dummy password hash ([`AuthService::warm_up`]),
+    /// then runs [`Auth::run_maintenance`] every `period` until the returned handle is
+    /// aborted.
     pub fn spawn_maintenance(&self, period: Duration) -> tokio::task::JoinHandle<()> {
         let auth = self.clone();
         tokio::spawn(async move {
+            if let Err(error) = auth.service.warm_up().await {
+                tracing::error!(error = %error, "dummy password hash not built at start-up");
+            }
             let mut ticks = tokio::time::interval(period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -367,8 +367,12 @@ fn validate_password(config: &AuthConfig) -> Result<(), ConfigError> {
              time cost at least 1, hash length at least 4 bytes)",
         );
     }
-    if !(8..=64).contains(&argon2.salt_len) {
-        return invalid("password.argon2.salt_len", "must be 8 to 64 bytes");
+    // The PHC string format limits salts to 8-48 bytes and outputs to 10-64 bytes.
+    if !(8..=48).contains(&argon2.salt_len) {
+        return invalid("password.argon2.salt_len", "must be 8 to 48 bytes");
+    }
+    if !(10..=64).contains(&argon2.hash_len) {
+        return invalid("password.argon2.hash_len", "must be 10 to 64 bytes");
     }
     Ok(())
 }

@@ -120,6 +120,21 @@ impl AuthService {
         }
     }
 
+    /// Builds the dummy password hash that logins for unknown addresses verify against, so
+    /// the first such login costs no more than a wrong password. Call it once at start-up;
+    /// without it the first unknown login builds the hash itself.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::ServiceUnavailable`] when the hashing pool fails.
+    pub async fn warm_up(&self) -> Result<(), AuthError> {
+        self.inner
+            .hasher
+            .prepare_dummy()
+            .await
+            .map_err(AuthError::unavailable)
+    }
+
     /// Returns the configuration.
     pub fn config(&self) -> &AuthConfig {
         &self.inner.config

@@ -176,6 +176,9 @@ async fn logs_contain_no_key_material() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Callsites that other tests hit first, with no subscriber, cached "never enabled";
+    // recompute their interest now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
 
     let wrong = format!("{KEY}x");
     send(&[], &[KEY.as_bytes()]).await;
