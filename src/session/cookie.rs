@@ -69,13 +69,20 @@ impl CookieFormat {
     ///
     /// A header that is not UTF-8 is skipped as if it carried no cookie. The value is not
     /// checked here.
-    pub(super) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+    #[cfg(test)]
+    pub(super) fn find<'h>(&'h self, headers: &'h HeaderMap) -> Option<&'h str> {
+        self.values(headers).next()
+    }
+
+    /// Returns the values of every cookie with this name, in order. Browsers send several
+    /// when cookies of one name were set for different paths or parent domains.
+    pub(super) fn values<'h>(&'h self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> {
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
             .flat_map(|text| text.split(';'))
-            .find_map(|pair| {
+            .filter_map(|pair| {
                 let (name, value) = pair.split_once('=')?;
                 (name.trim() == &*self.name).then(|| value.trim())
             })

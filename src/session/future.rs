@@ -42,6 +42,7 @@ pin_project! {
         Lookup {
             lookup: Lookup,
             pending: Option<(S, Request<ReqBody>)>,
+            clear_if_invalid: bool,
         },
         Inner {
             #[pin]
@@ -62,16 +63,19 @@ where
         }
     }
 
+    /// `clear_if_invalid` says whether an unknown or invalid session clears the cookie.
     pub(super) fn lookup(
         lookup: Lookup,
         service: S,
         request: Request<ReqBody>,
         shared: Arc<Shared>,
+        clear_if_invalid: bool,
     ) -> Self {
         Self {
             state: State::Lookup {
                 lookup,
                 pending: Some((service, request)),
+                clear_if_invalid,
             },
             shared,
             clear_stale_cookie: false,
@@ -89,7 +93,11 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Lookup { lookup, pending } => {
+                StateProj::Lookup {
+                    lookup,
+                    pending,
+                    clear_if_invalid,
+                } => {
                     let outcome = ready!(lookup.as_mut().poll(cx));
                     let (mut service, mut request) = pending
                         .take()
@@ -98,7 +106,7 @@ where
                         Ok(Some(record)) => {
                             request.extensions_mut().insert(CurrentSession(record));
                         }
-                        Ok(None) => *this.clear_stale_cookie = true,
+                        Ok(None) => *this.clear_stale_cookie = *clear_if_invalid,
                         Err(error) => {
                             tracing::error!(
                                 error = %error,

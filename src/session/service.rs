@@ -61,12 +61,28 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
-        let Some(text) = shared.cookie.find(request.headers()) else {
-            return ResponseFuture::direct(self.inner.call(request), shared, false);
+        // With several cookies of our name (another path, or one planted from a sibling
+        // subdomain), the first well-formed one is used and none is cleared on failure, so a
+        // planted cookie can neither hide nor delete the real one.
+        let (found, token, several) = {
+            let mut values = shared.cookie.values(request.headers());
+            let first = values.next();
+            let mut token = first.and_then(SecretToken::parse);
+            let mut several = false;
+            for value in values {
+                several = true;
+                if token.is_none() {
+                    token = SecretToken::parse(value);
+                }
+            }
+            (first.is_some(), token, several)
         };
-        let Some(token) = SecretToken::parse(text) else {
+        if !found {
+            return ResponseFuture::direct(self.inner.call(request), shared, false);
+        }
+        let Some(token) = token else {
             tracing::debug!("malformed session cookie; request continues as anonymous");
-            return ResponseFuture::direct(self.inner.call(request), shared, true);
+            return ResponseFuture::direct(self.inner.call(request), shared, !several);
         };
 
         let client = Client::of(&request, &shared);
@@ -75,7 +91,7 @@ where
         // future calls once the lookup is done.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::lookup(lookup, ready, request, shared)
+        ResponseFuture::lookup(lookup, ready, request, shared, !several)
     }
 }
 

@@ -337,6 +337,41 @@ async fn invalid_own_cookie_cleared_as_anonymous() {
 }
 
 #[tokio::test]
+async fn planted_duplicate_cookie_neither_hides_nor_clears() {
+    let harness = Harness::new(SessionConfig::default());
+    let (valid, record) = harness.login().await;
+    let unknown = SecretToken::generate().unwrap();
+
+    let garbage_first = format!(
+        "amoskys_session=garbage; amoskys_session={}",
+        valid.expose()
+    );
+    let response = harness.send(request_with(Some(&garbage_first)), None).await;
+    assert_eq!(
+        session_user(&response),
+        Some(record.user_id.to_string().as_str())
+    );
+    assert!(set_cookies(&response).is_empty());
+
+    let unknown_first = format!(
+        "amoskys_session={}; amoskys_session={}",
+        unknown.expose(),
+        valid.expose()
+    );
+    let response = harness.send(request_with(Some(&unknown_first)), None).await;
+    assert_eq!(
+        session_user(&response),
+        None,
+        "the first well-formed cookie is used"
+    );
+    assert!(
+        set_cookies(&response).is_empty(),
+        "with several cookies of our name none is cleared"
+    );
+    assert!(harness.stored(&record).await.is_some());
+}
+
+#[tokio::test]
 async fn foreign_cookies_left_alone() {
     let harness = Harness::new(SessionConfig::default());
     let (token, _) = harness.login().await;
