@@ -72,14 +72,35 @@ pub fn canonical_email(input: &str) -> Result<String, EmailError> {
     Ok(canonical)
 }
 
+/// Returns true for invisible formatting characters (Unicode category Cf) that make two
+/// different addresses look identical: the soft hyphen, zero-width characters, bidirectional
+/// controls and the byte-order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 fn is_valid_local_part(local: &str) -> bool {
     !local.is_empty()
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"@\"<>()[]\\,;:".contains(c))
+        && local.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !is_invisible(c)
+                && !"@\"<>()[]\\,;:".contains(c)
+        })
 }
 
 fn is_valid_domain(domain: &str) -> bool {
@@ -89,7 +110,9 @@ fn is_valid_domain(domain: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.chars().all(|c| c.is_alphanumeric() || c == '-');
+            && label
+                .chars()
+                .all(|c| (c.is_alphanumeric() || c == '-') && !is_invisible(c));
         if !label_ok {
             return false;
         }
@@ -154,6 +177,11 @@ mod tests {
             "admin\r\nLOGIN_SUCCESS@example.org",
             "\"quoted\"@example.org",
             "<user>@example.org",
+            "te\u{200B}st@example.org",
+            "test\u{00AD}@example.org",
+            "\u{202E}test@example.org",
+            "test@exam\u{2060}ple.org",
+            "\u{FEFF}test@example.org",
         ] {
             assert!(canonical_email(bad).is_err(), "{bad:?} should be rejected");
         }

@@ -253,6 +253,11 @@ impl AuthService {
             .policy
             .validate(new_password)
             .map_err(|details| AuthError::Validation { details })?;
+        if new_password == current_password {
+            return Err(AuthError::Validation {
+                details: vec!["The new password must differ from the current one.".into()],
+            });
+        }
         let user = self.current_user(session).await?;
         let verification = self
             .inner

@@ -789,6 +789,12 @@ async fn change_password_keeps_only_current_session() {
         .await
         .unwrap_err();
     assert!(matches!(weak, AuthError::Validation { .. }));
+    let same = h
+        .service
+        .change_password(&device_a.session, PASSWORD, PASSWORD, &c)
+        .await
+        .unwrap_err();
+    assert!(matches!(same, AuthError::Validation { .. }));
 
     h.service
         .change_password(&device_a.session, PASSWORD, "Changed-Pass-3", &c)

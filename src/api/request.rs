@@ -58,10 +58,14 @@ fn describe_json_error(error: &serde_json::Error) -> String {
     match error.classify() {
         Category::Data => {
             let message = error.to_string();
-            // serde's "missing field `x`" names only the field; other data errors may quote
-            // the offending value, so they get a generic sentence.
+            // serde's "missing field `x`" and "duplicate field `x`" name only the field; other
+            // data errors may quote the offending value, so they get a generic sentence.
             match message.split_once(" at line") {
-                Some((head, _)) if head.starts_with("missing field") => head.to_owned(),
+                Some((head, _))
+                    if head.starts_with("missing field") || head.starts_with("duplicate field") =>
+                {
+                    head.to_owned()
+                }
                 _ => "a field is missing or has the wrong type (every field is a string)".into(),
             }
         }

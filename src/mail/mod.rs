@@ -70,7 +70,8 @@ pub struct LogMailer;
 impl Mailer for LogMailer {
     async fn send(&self, email: Email) -> Result<(), BoxError> {
         tracing::info!(to = %email.to, subject = %email.subject, kind = ?email.kind, "email not sent: logging mailer");
-        tracing::debug!(to = %email.to, body = %email.body, "email body");
+        // Debug formatting escapes the line breaks, so the body stays on one log line.
+        tracing::debug!(to = %email.to, body = ?email.body, "email body");
         Ok(())
     }
 }
