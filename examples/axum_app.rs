@@ -24,9 +24,17 @@ use axum::extract::{ConnectInfo, Request};
 use tower::ServiceBuilder;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
     common::init_logging();
-    let auth = Auth::new(common::config_from_env()?, Stores::memory())?;
+    let listener = common::bind()
+        .await
+        .unwrap_or_else(|error| common::exit_with(&error));
+    let bound = listener
+        .local_addr()
+        .unwrap_or_else(|error| common::exit_with(&error));
+    let config = common::config_from_env(bound).unwrap_or_else(|error| common::exit_with(&error));
+    let auth =
+        Auth::new(config, Stores::memory()).unwrap_or_else(|error| common::exit_with(&error));
     let maintenance = auth.spawn_maintenance(Duration::from_secs(60));
 
     let app = Router::new().fallback_service(auth.api()).layer(
@@ -35,17 +43,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .layer(auth.layer()),
     );
 
-    let listener = tokio::net::TcpListener::bind(common::bind_address()?).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(
+    tracing::info!("listening on http://{bound}");
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(common::shutdown_signal())
-    .await?;
+    .await;
     maintenance.abort();
+    if let Err(error) = served {
+        common::exit_with(&error);
+    }
     tracing::info!("stopped");
-    Ok(())
 }
 
 /// Hands axum's peer address to the layers, which key rate limits and audit events by it.

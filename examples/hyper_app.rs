@@ -22,14 +22,21 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tower::{Layer, ServiceExt};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
     common::init_logging();
-    let auth = Auth::new(common::config_from_env()?, Stores::memory())?;
+    let listener = common::bind()
+        .await
+        .unwrap_or_else(|error| common::exit_with(&error));
+    let bound = listener
+        .local_addr()
+        .unwrap_or_else(|error| common::exit_with(&error));
+    let config = common::config_from_env(bound).unwrap_or_else(|error| common::exit_with(&error));
+    let auth =
+        Auth::new(config, Stores::memory()).unwrap_or_else(|error| common::exit_with(&error));
     let maintenance = auth.spawn_maintenance(Duration::from_secs(60));
     let stack = auth.layer().layer(auth.api());
 
-    let listener = tokio::net::TcpListener::bind(common::bind_address()?).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    tracing::info!("listening on http://{bound}");
     let graceful = GracefulShutdown::new();
     let shutdown = common::shutdown_signal();
     tokio::pin!(shutdown);
@@ -70,5 +77,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     maintenance.abort();
     tracing::info!("stopped");
-    Ok(())
 }

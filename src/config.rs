@@ -1,4 +1,4 @@
-//! [`AuthConfig`]: every setting of the crate, with the specification's defaults.
+//! [`AuthConfig`]: every setting of the crate, with its default.
 //!
 //! [`AuthConfig::default`] is the production-safe configuration: Secure cookies, strict CSP,
 //! email verification required. [`AuthConfig::development`] relaxes exactly what plain HTTP on
@@ -29,12 +29,27 @@ pub const DEFAULT_SESSION_TOUCH_INTERVAL_SECS: u64 = 60;
 
 /// `max-age` of `Strict-Transport-Security`, in seconds: 31536000 (one year).
 pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
-/// The Content-Security-Policy of the specification.
+/// The default Content-Security-Policy. It allows inline scripts and styles and scripts from
+/// `cdn.jsdelivr.net`, which pages built for it rely on; [`STRICT_CSP`] removes both.
 pub const DEFAULT_CSP: &str = "default-src 'self'; \
 script-src 'self' 'unsafe-inline' cdn.jsdelivr.net; \
 style-src 'self' 'unsafe-inline'; \
 img-src 'self' data: https:; \
 connect-src 'self' ws: wss:; \
+frame-ancestors 'none'; \
+base-uri 'self'; \
+form-action 'self'";
+/// A stricter Content-Security-Policy for applications that serve no inline scripts or
+/// styles and load nothing from other hosts: no `'unsafe-inline'`, no CDN, images and
+/// connections only from the application itself. Set it as
+/// [`HeadersConfig::content_security_policy`]; the default stays [`DEFAULT_CSP`] for
+/// compatibility with pages written against it.
+pub const STRICT_CSP: &str = "default-src 'self'; \
+script-src 'self'; \
+style-src 'self'; \
+img-src 'self' data:; \
+connect-src 'self'; \
+object-src 'none'; \
 frame-ancestors 'none'; \
 base-uri 'self'; \
 form-action 'self'";
@@ -184,7 +199,7 @@ impl Default for RateLimitConfig {
 /// The `X-XSS-Protection` header to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum XssProtection {
-    /// `1; mode=block`, the specification's value and the default. Modern browsers ignore it,
+    /// `1; mode=block`, the default, kept for compatibility. Modern browsers ignore it,
     /// and in old ones the filter itself could be abused to leak data.
     #[default]
     Block,
@@ -200,7 +215,7 @@ pub struct HeadersConfig {
     /// `Strict-Transport-Security` max-age in seconds; sent only on HTTPS requests.
     /// Default: [`DEFAULT_HSTS_MAX_AGE_SECS`].
     pub hsts_max_age_secs: u64,
-    /// Adds `includeSubDomains` to HSTS. Default: false, as in the specification.
+    /// Adds `includeSubDomains` to HSTS. Default: false.
     pub hsts_include_subdomains: bool,
     /// Adds `preload` to HSTS. Default: false.
     pub hsts_preload: bool,
@@ -584,7 +599,18 @@ impl AuthConfig {
             Self::default()
         };
         crate::config_env::apply(&env, &mut config)?;
-        config.validate()?;
+        config.validate().map_err(|error| match error {
+            // Name the variable the user set rather than the internal setting.
+            ConfigError::Invalid { setting, reason } => {
+                match crate::config_env::variable_of(setting)
+                    .filter(|variable| lookup(variable).is_some())
+                {
+                    Some(variable) => ConfigError::InvalidEnv { variable, reason },
+                    None => ConfigError::Invalid { setting, reason },
+                }
+            }
+            other => other,
+        })?;
         Ok(config)
     }
 

@@ -157,7 +157,25 @@ fn parse_api_keys(value: &str) -> Result<Vec<Secret>, EnvError> {
         .collect()
 }
 
+/// The shortest API key accepted, in bytes: short keys can be guessed.
+pub(crate) const MIN_API_KEY_BYTES: usize = 16;
+
 /// Checks every setting of `config`.
+/// Returns the environment variable behind a setting, for error messages after
+/// [`apply`], so a user who set the variable reads its name.
+pub(crate) fn variable_of(setting: &str) -> Option<&'static str> {
+    let variable = match setting {
+        "api_keys" => "AMOSKYS_API_KEY",
+        "secret_key" => "SECRET_KEY",
+        "csrf.allowed_origins" => "ALLOWED_ORIGINS",
+        "accounts.public_url" => "AMOSKYS_PUBLIC_URL",
+        "rate_limit.storage_url" => "RATE_LIMIT_STORAGE_URL",
+        "session.touch_interval" => "AMOSKYS_SESSION_IDLE_TIMEOUT_HOURS",
+        _ => return None,
+    };
+    Some(variable)
+}
+
 pub(crate) fn validate(config: &AuthConfig) -> Result<(), ConfigError> {
     validate_session(&config.session)?;
     validate_headers(config)?;
@@ -174,6 +192,16 @@ pub(crate) fn validate(config: &AuthConfig) -> Result<(), ConfigError> {
         let key = key.expose();
         if key.trim().is_empty() {
             return invalid("api_keys", format!("key number {} is empty", index + 1));
+        }
+        if key.len() < MIN_API_KEY_BYTES {
+            return invalid(
+                "api_keys",
+                format!(
+                    "key number {} is shorter than {MIN_API_KEY_BYTES} bytes; use a random value \
+                     such as 32 hex digits",
+                    index + 1
+                ),
+            );
         }
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
             return invalid(
@@ -428,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_specification() {
+    fn defaults_match_documented_values() {
         let config = AuthConfig::default();
         assert!(!config.development);
         assert!(config.session.cookie_secure);
@@ -497,9 +525,10 @@ mod tests {
 
     #[test]
     fn api_keys_split_for_rotation() {
-        let config = from_vars(&[("AMOSKYS_API_KEY", "old-key-1234, new-key-5678")]).unwrap();
+        let config =
+            from_vars(&[("AMOSKYS_API_KEY", "old-key-0123456789, new-key-9876543210")]).unwrap();
         let keys: Vec<&str> = config.api_keys.iter().map(Secret::expose).collect();
-        assert_eq!(keys, ["old-key-1234", "new-key-5678"]);
+        assert_eq!(keys, ["old-key-0123456789", "new-key-9876543210"]);
     }
 
     #[test]
@@ -526,16 +555,60 @@ mod tests {
     }
 
     #[test]
-    fn short_secret_key_rejected() {
+    fn short_secret_key_rejected_naming_variable() {
         let error = from_vars(&[("SECRET_KEY", "short")]).unwrap_err();
-        assert!(matches!(
-            error,
-            ConfigError::Invalid {
-                setting: "secret_key",
-                ..
-            }
-        ));
+        assert!(
+            matches!(
+                error,
+                ConfigError::InvalidEnv {
+                    variable: "SECRET_KEY",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
         assert!(!error.to_string().contains("short"));
+    }
+
+    #[test]
+    fn short_api_key_rejected_naming_variable() {
+        let error = from_vars(&[("AMOSKYS_API_KEY", "k")]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::InvalidEnv {
+                    variable: "AMOSKYS_API_KEY",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let config = AuthConfig {
+            api_keys: vec![Secret::new("fifteen-bytes-x")],
+            ..AuthConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Invalid {
+                setting: "api_keys",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn invalid_setting_from_env_names_variable() {
+        for (variable, value) in [
+            ("ALLOWED_ORIGINS", "https://app.example.com/path"),
+            ("AMOSKYS_PUBLIC_URL", "ftp://example.org"),
+            ("RATE_LIMIT_STORAGE_URL", "redis://127.0.0.1:6379"),
+        ] {
+            let error = from_vars(&[(variable, value)]).unwrap_err();
+            match error {
+                ConfigError::InvalidEnv { variable: name, .. } => assert_eq!(name, variable),
+                other => panic!("expected InvalidEnv for {variable}, got {other:?}"),
+            }
+        }
     }
 
     #[test]

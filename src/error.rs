@@ -244,7 +244,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn rate_limited_body_matches_specification() {
+    fn rate_limited_body_has_documented_fields() {
         let error = AuthError::RateLimited {
             retry_after_secs: 59,
         };

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use amoskys_auth::AuthConfig;
 use amoskys_auth::config::ConfigError;
+use tokio::net::TcpListener;
 
 /// The address the examples listen on unless `AMOSKYS_BIND` sets another.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
@@ -16,22 +17,32 @@ pub fn init_logging() {
 }
 
 /// Reads the configuration from the environment. Unlike the library, the examples default
-/// to development mode (plain HTTP on localhost); `AMOSKYS_DEBUG=false` selects production.
-pub fn config_from_env() -> Result<AuthConfig, ConfigError> {
+/// to development mode (plain HTTP on localhost; `AMOSKYS_DEBUG=false` selects production),
+/// and links in emails point at the bound address unless `AMOSKYS_PUBLIC_URL` is set.
+pub fn config_from_env(bound: SocketAddr) -> Result<AuthConfig, ConfigError> {
     AuthConfig::from_lookup(|name| {
         let value = std::env::var(name).ok();
-        if name == "AMOSKYS_DEBUG" && value.is_none() {
-            return Some("true".to_owned());
+        match name {
+            "AMOSKYS_DEBUG" if value.is_none() => Some("true".to_owned()),
+            "AMOSKYS_PUBLIC_URL" if value.is_none() => Some(format!("http://{bound}")),
+            _ => value,
         }
-        value
     })
 }
 
-/// Returns the listen address from `AMOSKYS_BIND`, or [`DEFAULT_BIND`].
-pub fn bind_address() -> Result<SocketAddr, String> {
-    let text = std::env::var("AMOSKYS_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
-    text.parse()
-        .map_err(|error| format!("invalid AMOSKYS_BIND {text:?} (expected HOST:PORT): {error}"))
+/// Binds the listener to `AMOSKYS_BIND` (a `HOST:PORT`, where HOST may be a name such as
+/// `localhost`), or to [`DEFAULT_BIND`].
+pub async fn bind() -> Result<TcpListener, String> {
+    let address = std::env::var("AMOSKYS_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
+    TcpListener::bind(&address)
+        .await
+        .map_err(|error| format!("cannot listen on AMOSKYS_BIND={address:?} (HOST:PORT): {error}"))
+}
+
+/// Prints a start-up error as a sentence and exits with status 1.
+pub fn exit_with(error: &dyn std::fmt::Display) -> ! {
+    eprintln!("error: {error}");
+    std::process::exit(1)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -52,6 +52,9 @@ pub(super) struct Inner {
     pub(super) config: AuthConfig,
     pub(super) stores: Stores,
     pub(super) mailer: Arc<dyn Mailer>,
+    /// True while the mailer is the default [`LogMailer`], which delivers nothing.
+    pub(super) mailer_is_log: bool,
+    pub(super) warned_log_mailer: std::sync::atomic::AtomicBool,
     pub(super) hasher: PasswordHasher,
     pub(super) policy: PasswordPolicy,
     pub(super) clock: SharedClock,
@@ -85,6 +88,8 @@ impl AuthService {
                 config,
                 stores,
                 mailer: Arc::new(LogMailer),
+                mailer_is_log: true,
+                warned_log_mailer: std::sync::atomic::AtomicBool::new(false),
                 hasher,
                 policy,
                 clock: Arc::new(SystemClock),
@@ -95,7 +100,10 @@ impl AuthService {
     /// Replaces the mailer.
     #[must_use]
     pub fn with_mailer(self, mailer: impl Mailer) -> Self {
-        self.rebuild(|inner| inner.mailer = Arc::new(mailer))
+        self.rebuild(|inner| {
+            inner.mailer = Arc::new(mailer);
+            inner.mailer_is_log = false;
+        })
     }
 
     /// Replaces the clock, for tests.
@@ -109,6 +117,8 @@ impl AuthService {
             config: shared.config.clone(),
             stores: shared.stores.clone(),
             mailer: shared.mailer.clone(),
+            mailer_is_log: shared.mailer_is_log,
+            warned_log_mailer: std::sync::atomic::AtomicBool::new(false),
             hasher: shared.hasher.clone(),
             policy: shared.policy.clone(),
             clock: shared.clock.clone(),
@@ -562,6 +572,19 @@ impl AuthService {
     }
 
     pub(super) async fn send_mail(&self, email: Email) {
+        let inner = &self.inner;
+        if inner.mailer_is_log
+            && !inner.config.development
+            && !inner
+                .warned_log_mailer
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "account emails are only logged, not delivered: set a mailer with \
+                 AuthService::with_mailer or Auth::with_mailer, or users cannot verify their \
+                 address or reset their password"
+            );
+        }
         let kind = email.kind;
         if let Err(error) = self.inner.mailer.send(email).await {
             tracing::error!(error = %error, kind = ?kind, "email not sent");

@@ -25,7 +25,7 @@ fn api() -> AuthApi {
         parallelism: 1,
         ..Argon2Config::default()
     };
-    config.api_keys = vec![crate::config::Secret::new("test-admin-key")];
+    config.api_keys = vec![crate::config::Secret::new("test-admin-key-0001")];
     AuthApi::new(AuthService::new(config, Stores::memory()).unwrap())
 }
 
@@ -383,10 +383,10 @@ async fn admin_routes_require_accepted_api_key() {
     let mut with_header = request(Method::GET, "/api/admin/users", "");
     with_header
         .headers_mut()
-        .insert("x-api-key", "test-admin-key".parse().unwrap());
+        .insert("x-api-key", "test-admin-key-0001".parse().unwrap());
     let (status, _, _) = send(&api, with_header).await;
     assert_eq!(status, StatusCode::OK);
-    for wrong in ["", "test-admin-ke", "test-admin-keyx"] {
+    for wrong in ["", "test-admin-key-000", "test-admin-key-0001x"] {
         let mut request = request(Method::GET, "/api/admin/users", "");
         request
             .headers_mut()

@@ -106,7 +106,7 @@ impl FromStr for AuditEventType {
     }
 }
 
-/// One audit record, with the fields of the specification.
+/// One audit record: who, what, from where, with details and the time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// Unique id of the record.
