@@ -53,8 +53,8 @@
 //! extensions) is counted under one shared key, [`ClientKey::Unknown`], and logged at debug
 //! level with a falling frequency. It is never answered with a 500.
 //!
-//! The layer inserts [`ClientIp`](crate::client_ip::ClientIp) with the full client address, so
-//! sessions and the audit trail see the same client as the limiter.
+//! The layer reads the client with [`client_ip`](crate::client_ip::client_ip), like sessions
+//! and the audit trail, so all three see the same client.
 //!
 //! # Memory
 //!

@@ -14,14 +14,14 @@ use super::future::ResponseFuture;
 use super::key::{ClientKey, Ipv6Prefix};
 use super::layer::Shared;
 use crate::body::ResponseBody;
-use crate::client_ip::{ClientIp, client_ip};
+use crate::client_ip::client_ip;
 use crate::error::{AuthError, retry_after_secs};
 
 /// A service that counts each request against its client's quotas and responds with 429 and
 /// the JSON error body when one is exhausted.
 ///
-/// It inserts [`ClientIp`] with the client's full address into the request extensions, so
-/// later layers and the audit trail use the same address.
+/// It reads the client address with [`client_ip`], as later layers and the audit trail do, so
+/// all of them see the same client.
 pub struct RateLimit<S, C: Clock = DefaultClock> {
     inner: S,
     shared: Arc<Shared<C>>,
@@ -52,31 +52,25 @@ impl<S, C: Clock> RateLimit<S, C> {
         self.inner
     }
 
-    /// Resolves the client address, records it in the extensions and returns it.
-    fn resolve_client<B>(&self, request: &mut Request<B>) -> Option<IpAddr> {
-        if let Some(ClientIp(ip)) = request.extensions().get::<ClientIp>() {
-            return Some(*ip);
-        }
+    /// Returns the client address. It is not written back into the extensions: later layers
+    /// derive the same answer from the same extensions, and an insert would allocate on every
+    /// request.
+    fn resolve_client<B>(&self, request: &Request<B>) -> Option<IpAddr> {
         let ip = client_ip(request);
-        match ip {
-            Some(ip) => {
-                request.extensions_mut().insert(ClientIp(ip));
-            }
-            None => {
-                let seen = self
-                    .shared
-                    .unknown_client_requests
-                    .fetch_add(1, Ordering::Relaxed)
-                    + 1;
-                // Logs the 1st, 2nd, 4th, 8th... occurrence, so a misconfigured server is
-                // visible without one line per request.
-                if seen.is_power_of_two() {
-                    tracing::debug!(
-                        requests_without_address = seen,
-                        "request has no client address (no PeerAddr in its extensions); \
-                         counting it under the shared unknown-client key"
-                    );
-                }
+        if ip.is_none() {
+            let seen = self
+                .shared
+                .unknown_client_requests
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
+            // Logs the 1st, 2nd, 4th, 8th... occurrence, so a misconfigured server is
+            // visible without one line per request.
+            if seen.is_power_of_two() {
+                tracing::debug!(
+                    requests_without_address = seen,
+                    "request has no client address (no PeerAddr in its extensions); \
+                     counting it under the shared unknown-client key"
+                );
             }
         }
         ip
@@ -116,12 +110,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if !self.shared.limiter.is_enabled() {
             return ResponseFuture::inner(self.inner.call(request));
         }
 
-        let ip = self.resolve_client(&mut request);
+        let ip = self.resolve_client(&request);
         let key = ClientKey::from_optional(ip, self.ipv6_prefix);
         let limiter = &self.shared.limiter;
         let rule = limiter.rule_for(request.method(), request.uri().path());

@@ -507,12 +507,12 @@ async fn missing_address_uses_shared_fallback() {
 }
 
 #[tokio::test]
-async fn client_ip_inserted_for_inner_service() {
+async fn inner_service_sees_same_client_ip() {
     let clock = FakeRelativeClock::default();
     let layer = RateLimitLayer::with_clock(&config(), clock).unwrap();
     let service = layer.layer(service_fn(|request: Request<Full<Bytes>>| async move {
-        let client = request.extensions().get::<ClientIp>().copied();
-        let text = client.map_or("none".to_owned(), |ClientIp(ip)| ip.to_string());
+        let client = crate::client_ip::client_ip(&request);
+        let text = client.map_or("none".to_owned(), |ip| ip.to_string());
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
     }));
 
