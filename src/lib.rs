@@ -79,6 +79,7 @@ pub mod config;
 mod config_env;
 pub mod csrf;
 pub mod error;
+pub mod future;
 pub mod headers;
 pub mod mail;
 pub mod password;

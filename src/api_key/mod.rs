@@ -21,7 +21,6 @@
 //! assert_eq!(layer.key_count(), 2);
 //! ```
 
-mod future;
 mod layer;
 mod service;
 #[cfg(test)]
@@ -29,9 +28,9 @@ mod tests;
 
 use http::HeaderName;
 
-pub use self::future::ResponseFuture;
 pub use self::layer::ApiKeyLayer;
 pub use self::service::ApiKey;
+pub use crate::future::ResponseFuture;
 
 /// The `X-API-Key` request header. Header names are matched case-insensitively, so
 /// `x-api-key` is the same header.

@@ -6,11 +6,11 @@ use http::{HeaderMap, Request, Response};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
 use super::layer::is_blank;
 use super::{ApiKeyMatched, X_API_KEY};
 use crate::body::ResponseBody;
 use crate::error::AuthError;
+use crate::future::ResponseFuture;
 use crate::token::TokenDigest;
 
 /// The service built by [`ApiKeyLayer`](super::ApiKeyLayer).

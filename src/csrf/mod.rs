@@ -27,7 +27,6 @@
 //!
 //! [`CsrfConfig::allowed_origins`]: crate::config::CsrfConfig::allowed_origins
 
-mod future;
 mod origin;
 mod service;
 #[cfg(test)]
@@ -41,8 +40,8 @@ use tower_layer::Layer;
 use self::origin::AllowedOrigins;
 use crate::config::{ConfigError, CsrfConfig};
 
-pub use self::future::ResponseFuture;
 pub use self::service::Csrf;
+pub use crate::future::ResponseFuture;
 
 /// The `Sec-Fetch-Site` request header, which browsers set to `same-origin`, `same-site`,
 /// `cross-site` or `none`.

@@ -6,10 +6,10 @@ use http::{Method, Request, Response};
 use tower_service::Service;
 
 use super::SEC_FETCH_SITE;
-use super::future::ResponseFuture;
 use super::origin::{AllowedOrigins, Origin, parse_origin, referer_origin};
 use crate::body::ResponseBody;
 use crate::error::AuthError;
+use crate::future::ResponseFuture;
 use crate::headers::authority::{HostPort, parse_authority};
 
 /// The service built by [`CsrfLayer`](super::CsrfLayer).

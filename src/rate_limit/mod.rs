@@ -93,7 +93,6 @@
 //! Rejections are logged at debug level with the route and the client address, passes at
 //! trace level.
 
-mod future;
 mod key;
 mod layer;
 mod memory;
@@ -102,8 +101,8 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use self::future::ResponseFuture;
 pub use self::key::{ClientKey, Ipv6Prefix};
 pub use self::layer::RateLimitLayer;
 pub use self::memory::{MemoryRateLimiter, RuleId};
 pub use self::service::RateLimit;
+pub use crate::future::ResponseFuture;

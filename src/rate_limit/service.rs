@@ -10,12 +10,12 @@ use governor::clock::{Clock, DefaultClock};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
 use super::key::{ClientKey, Ipv6Prefix};
 use super::layer::Shared;
 use crate::body::ResponseBody;
 use crate::client_ip::client_ip;
 use crate::error::{AuthError, retry_after_secs};
+use crate::future::ResponseFuture;
 
 /// A service that counts each request against its client's quotas and responds with 429 and
 /// the JSON error body when one is exhausted.

@@ -238,24 +238,15 @@ async fn alert(
         reason,
         "session used by a different client; kept because binding is log-only"
     );
-    let Some(audit) = shared.audit.as_ref() else {
-        return;
-    };
-    let event = AuditEvent::new(AuditEventType::SecurityAlert, now)
-        .user(record.user_id)
-        .client(
-            client.ip.map(|ip| ip.to_string()),
-            client.user_agent.as_deref(),
-        )
-        .meta("reason", reason)
-        .meta("session_id", record.id.to_string());
-    if let Err(error) = audit.append_event(event).await {
-        tracing::error!(
-            session_id = %record.id,
-            error = %error,
-            "failed to append audit event for a session binding alert"
-        );
-    }
+    append_binding_event(
+        shared,
+        AuditEventType::SecurityAlert,
+        record,
+        now,
+        client,
+        reason,
+    )
+    .await;
 }
 
 /// Revokes an invalid session. A binding mismatch is also logged as a warning and appended
@@ -287,11 +278,25 @@ async fn revoke(
             "failed to revoke invalid session"
         );
     }
+    if mismatch {
+        let kind = AuditEventType::SessionRevoked;
+        append_binding_event(shared, kind, record, now, client, reason).await;
+    }
+}
 
-    let Some(audit) = shared.audit.as_ref().filter(|_| mismatch) else {
+/// Appends an audit event about a binding mismatch, when an audit store is set.
+async fn append_binding_event(
+    shared: &Shared,
+    event_type: AuditEventType,
+    record: &SessionRecord,
+    now: OffsetDateTime,
+    client: &Client,
+    reason: &'static str,
+) {
+    let Some(audit) = shared.audit.as_ref() else {
         return;
     };
-    let event = AuditEvent::new(AuditEventType::SessionRevoked, now)
+    let event = AuditEvent::new(event_type, now)
         .user(record.user_id)
         .client(
             client.ip.map(|ip| ip.to_string()),
@@ -302,8 +307,9 @@ async fn revoke(
     if let Err(error) = audit.append_event(event).await {
         tracing::error!(
             session_id = %record.id,
+            event_type = %event_type,
             error = %error,
-            "failed to append audit event for revoked session"
+            "failed to append audit event for a session binding mismatch"
         );
     }
 }

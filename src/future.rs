@@ -1,4 +1,4 @@
-//! [`ResponseFuture`]: the future of [`RateLimit`](super::RateLimit).
+//! [`ResponseFuture`]: the future shared by the layers that pass a request on or reject it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +10,10 @@ use pin_project_lite::pin_project;
 use crate::body::ResponseBody;
 
 pin_project! {
-    /// The inner service's response, or the 429 that the limiter wrote.
+    /// The response future of the layers that either pass a request on or reject it
+    /// ([`RateLimit`](crate::rate_limit::RateLimit), [`Csrf`](crate::csrf::Csrf),
+    /// [`ApiKey`](crate::api_key::ApiKey)): the inner service's response, or the JSON error
+    /// the layer wrote, built without boxing.
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
