@@ -18,7 +18,7 @@ use crate::body::ResponseBody;
 use crate::client_ip::client_ip;
 use crate::config::BindingMode;
 use crate::store::{SessionRecord, StoreError};
-use crate::token::{SecretToken, TokenDigest};
+use crate::token::TokenDigest;
 
 /// The service built by [`SessionLayer`](super::SessionLayer).
 #[derive(Clone)]
@@ -64,29 +64,29 @@ where
         // With several cookies of our name (another path, or one planted from a sibling
         // subdomain), the first well-formed one is used and none is cleared on failure, so a
         // planted cookie can neither hide nor delete the real one.
-        let (found, token, several) = {
+        let (found, digest, several) = {
             let mut values = shared.cookie.values(request.headers());
             let first = values.next();
-            let mut token = first.and_then(SecretToken::parse);
+            let mut digest = first.and_then(TokenDigest::of_token_text);
             let mut several = false;
             for value in values {
                 several = true;
-                if token.is_none() {
-                    token = SecretToken::parse(value);
+                if digest.is_none() {
+                    digest = TokenDigest::of_token_text(value);
                 }
             }
-            (first.is_some(), token, several)
+            (first.is_some(), digest, several)
         };
         if !found {
             return ResponseFuture::direct(self.inner.call(request), shared, false);
         }
-        let Some(token) = token else {
+        let Some(digest) = digest else {
             tracing::debug!("malformed session cookie; request continues as anonymous");
             return ResponseFuture::direct(self.inner.call(request), shared, !several);
         };
 
         let client = Client::of(&request, &shared);
-        let lookup = Box::pin(resolve(Arc::clone(&shared), token.digest(), client));
+        let lookup = Box::pin(resolve(Arc::clone(&shared), digest, client));
         // The clone takes the place of the service that `poll_ready` prepared, which the
         // future calls once the lookup is done.
         let clone = self.inner.clone();
