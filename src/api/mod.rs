@@ -56,7 +56,13 @@ impl AuthApi {
     /// [`AuthConfig::api_keys`](crate::AuthConfig::api_keys); with none configured they
     /// reject every request.
     pub fn new(service: AuthService) -> Self {
-        let admin_keys = ApiKeyLayer::new(&service.config().api_keys);
+        let keys = &service.config().api_keys;
+        if keys.is_empty() {
+            tracing::info!(
+                "admin endpoints reject every request: no API key configured (AMOSKYS_API_KEY)"
+            );
+        }
+        let admin_keys = ApiKeyLayer::without_empty_warning(keys);
         Self {
             service,
             admin_keys,

@@ -32,6 +32,12 @@ impl ApiKeyLayer {
         if keys.is_empty() {
             tracing::warn!("API-key layer built without keys, so it rejects every request");
         }
+        Self::without_empty_warning(keys)
+    }
+
+    /// Builds the layer like [`ApiKeyLayer::new`], without the warning for an empty key list,
+    /// for callers that report that case in their own words.
+    pub(crate) fn without_empty_warning(keys: &[Secret]) -> Self {
         for (index, key) in keys.iter().enumerate() {
             if is_blank(key.expose().as_bytes()) {
                 tracing::warn!(index, "API key is empty or white space and can never match");
