@@ -160,7 +160,6 @@ fn parse_api_keys(value: &str) -> Result<Vec<Secret>, EnvError> {
 /// The shortest API key accepted, in bytes: short keys can be guessed.
 pub(crate) const MIN_API_KEY_BYTES: usize = 16;
 
-/// Checks every setting of `config`.
 /// Returns the environment variable behind a setting, for error messages after
 /// [`apply`], so a user who set the variable reads its name.
 pub(crate) fn variable_of(setting: &str) -> Option<&'static str> {
@@ -176,6 +175,7 @@ pub(crate) fn variable_of(setting: &str) -> Option<&'static str> {
     Some(variable)
 }
 
+/// Checks every setting of `config`.
 pub(crate) fn validate(config: &AuthConfig) -> Result<(), ConfigError> {
     validate_session(&config.session)?;
     validate_headers(config)?;

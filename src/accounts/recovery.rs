@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use super::email::canonical_email;
@@ -145,15 +146,17 @@ impl AuthService {
             .await
             .map_err(AuthError::unavailable)?;
         let now = self.now();
-        let users = &self.inner.stores.users;
-        let stored = users
-            .set_password_hash(user.id, &hash, now)
-            .await
-            .map_err(|error| self.store_failure("password reset", error))?;
-        if !stored {
-            return Err(AuthError::InvalidToken);
+        let revoked = self
+            .store_new_password(&user, &hash, None, now)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        // The reset link reached the address, which proves control of it as a verification
+        // link would; this also rescues accounts whose verification link expired.
+        if !user.email_verified
+            && let Err(error) = self.inner.stores.users.mark_email_verified(user.id).await
+        {
+            tracing::error!(user_id = %user.id, error = %error, "address not marked verified after a reset");
         }
-        let revoked = self.revoke_after_password_change(&user, None).await?;
         if let Err(error) = self.inner.stores.lockouts.clear_lockout(&user.email).await {
             tracing::error!(error = %error, "lockout not cleared after a password reset");
         }
@@ -221,8 +224,9 @@ impl AuthService {
             .await
             .map_err(|error| self.store_failure("token use", error))?
             .ok_or(AuthError::InvalidToken)?;
-        // A link mailed before the password last changed must not work afterwards.
-        if record.created_at < user.password_changed_at {
+        // A reset link mailed before the password last changed must not work afterwards. A
+        // verification link proves control of the address whatever the password is.
+        if purpose == TokenPurpose::PasswordReset && record.created_at < user.password_changed_at {
             return Err(AuthError::InvalidToken);
         }
         Ok((record, user))
@@ -253,7 +257,7 @@ impl AuthService {
             .policy
             .validate(new_password)
             .map_err(|details| AuthError::Validation { details })?;
-        if new_password == current_password {
+        if new_password.nfc().eq(current_password.nfc()) {
             return Err(AuthError::Validation {
                 details: vec!["The new password must differ from the current one.".into()],
             });
@@ -266,7 +270,10 @@ impl AuthService {
             .await;
         let valid = match verification {
             Ok(verification) => verification.valid,
-            Err(crate::password::PasswordError::InvalidHash { .. }) => false,
+            Err(error @ crate::password::PasswordError::InvalidHash { .. }) => {
+                tracing::error!(user_id = %user.id, error = %error, "stored password hash is unreadable");
+                false
+            }
             Err(error) => return Err(AuthError::unavailable(error)),
         };
         if !valid {
@@ -287,19 +294,10 @@ impl AuthService {
             .await
             .map_err(AuthError::unavailable)?;
         let now = self.now();
-        let stored = self
-            .inner
-            .stores
-            .users
-            .set_password_hash(user.id, &hash, now)
-            .await
-            .map_err(|error| self.store_failure("password change", error))?;
-        if !stored {
-            return Err(AuthError::Unauthorized);
-        }
         let revoked = self
-            .revoke_after_password_change(&user, Some(session))
-            .await?;
+            .store_new_password(&user, &hash, Some(session), now)
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
         self.audit(
             AuditEvent::new(AuditEventType::PasswordChanged, now)
                 .user(user.id)
@@ -311,25 +309,52 @@ impl AuthService {
         Ok(())
     }
 
-    /// Revokes the user's sessions (all but `keep`) and reset tokens; returns the number of
-    /// sessions revoked.
-    async fn revoke_after_password_change(
+    /// Stores a new password hash and revokes the user's sessions (all but `keep`) and reset
+    /// links. Returns the number of sessions revoked, or `None` when the user is gone.
+    ///
+    /// Sessions are revoked before the hash changes, so a store failure there leaves the
+    /// account as it was and the client can retry. They are revoked again afterwards, because
+    /// a login with the old password may have slipped in between; that second pass, and the
+    /// revocation of reset links, are logged when they fail, since the password has changed
+    /// by then and the answer must say so.
+    async fn store_new_password(
         &self,
         user: &User,
+        hash: &str,
         keep: Option<&SessionRecord>,
-    ) -> Result<u64, AuthError> {
+        now: time::OffsetDateTime,
+    ) -> Result<Option<u64>, AuthError> {
         let stores = &self.inner.stores;
-        let revoked = stores
+        let keep = keep.map(|session| &session.token_digest);
+        let before = stores
             .sessions
-            .revoke_user_sessions(user.id, keep.map(|session| &session.token_digest))
+            .revoke_user_sessions(user.id, keep)
             .await
             .map_err(|error| self.store_failure("session revocation", error))?;
-        stores
+        let stored = stores
+            .users
+            .set_password_hash(user.id, hash, now)
+            .await
+            .map_err(|error| self.store_failure("password update", error))?;
+        if !stored {
+            return Ok(None);
+        }
+        let after = match stores.sessions.revoke_user_sessions(user.id, keep).await {
+            Ok(count) => count,
+            Err(error) => {
+                tracing::error!(user_id = %user.id, error = %error, "sessions not revoked after a password change");
+                0
+            }
+        };
+        if let Err(error) = stores
             .tokens
             .revoke_user_tokens(user.id, TokenPurpose::PasswordReset)
             .await
-            .map_err(|error| self.store_failure("token revocation", error))?;
-        Ok(revoked)
+        {
+            // Stale links still fail: they predate the password change.
+            tracing::error!(user_id = %user.id, error = %error, "reset links not revoked after a password change");
+        }
+        Ok(Some(before + after))
     }
 
     fn notify_password_changed(&self, user: &User) {

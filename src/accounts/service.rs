@@ -248,6 +248,11 @@ impl AuthService {
                 .client(ip_text(client), client.user_agent.as_deref()),
         )
         .await;
+        // Signing up again is how an owner whose verification link expired gets a new one.
+        if !user.email_verified {
+            self.send_verification(&user).await;
+            return;
+        }
         let body = format!(
             "Someone tried to create an account with this address, which already has one.\n\
              If it was you, log in or reset your password at {}/forgot-password.\n\
@@ -268,7 +273,8 @@ impl AuthService {
     ///
     /// Counts the attempt against the address's lockout before verifying anything, so of any
     /// number of concurrent guesses at most the configured maximum reach a password check.
-    /// Exactly one Argon2id verification runs for known and unknown addresses alike.
+    /// Known and unknown addresses run the same Argon2id work: one verification, or two when
+    /// the password is not in NFC form and the raw form is tried too.
     ///
     /// # Errors
     ///

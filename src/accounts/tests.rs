@@ -128,6 +128,12 @@ async fn duplicate_signup_looks_like_new_and_notifies_owner() {
         .signup("mike@example.org", PASSWORD, &c)
         .await
         .unwrap();
+    let verify = eventually(|| {
+        h.mailer
+            .last_token("mike@example.org", EmailKind::VerifyEmail)
+    })
+    .await;
+    h.service.verify_email(&verify, &c).await.unwrap();
     let second = h
         .service
         .signup("Mike@Example.org", "Other-Pass-42!", &c)
@@ -148,6 +154,70 @@ async fn duplicate_signup_looks_like_new_and_notifies_owner() {
         .login("mike@example.org", PASSWORD, &c)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn repeated_signup_resends_expired_verification() {
+    let mut config = fast_config();
+    config.accounts.require_email_verification = true;
+    let h = harness_with(config);
+    let c = client("192.0.2.1");
+    h.service
+        .signup("late@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let first = eventually(|| {
+        h.mailer
+            .last_token("late@example.org", EmailKind::VerifyEmail)
+    })
+    .await;
+    h.clock.advance(time::Duration::hours(25));
+    let expired = h.service.verify_email(&first, &c).await.unwrap_err();
+    assert!(matches!(expired, AuthError::InvalidToken));
+
+    h.service
+        .signup("late@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let second = eventually(|| {
+        h.mailer
+            .last_token("late@example.org", EmailKind::VerifyEmail)
+            .filter(|token| *token != first)
+    })
+    .await;
+    h.service.verify_email(&second, &c).await.unwrap();
+    h.service
+        .login("late@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn reset_before_verification_verifies_address() {
+    let mut config = fast_config();
+    config.accounts.require_email_verification = true;
+    let h = harness_with(config);
+    let c = client("192.0.2.1");
+    h.service
+        .signup("early@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let verify = eventually(|| {
+        h.mailer
+            .last_token("early@example.org", EmailKind::VerifyEmail)
+    })
+    .await;
+    let token = reset_token(&h, "early@example.org").await;
+    h.service
+        .reset_password(&token, "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
+    // The reset proved control of the address, and the older verification link still works.
+    h.service
+        .login("early@example.org", "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
+    h.service.verify_email(&verify, &c).await.unwrap();
 }
 
 #[tokio::test]
@@ -952,4 +1022,122 @@ async fn forged_audit_text_stays_in_one_event() {
         )
         .await;
     assert!(events(&h, AuditEventType::LoginSuccess).await.is_empty());
+}
+
+/// A session store whose bulk revocation fails, as a database outage would.
+struct FailingRevocation(MemoryStore);
+
+#[async_trait::async_trait]
+impl SessionStore for FailingRevocation {
+    async fn create_session(
+        &self,
+        record: crate::store::SessionRecord,
+        max_per_user: usize,
+        idle_cutoff: time::OffsetDateTime,
+    ) -> Result<Vec<crate::store::SessionRecord>, crate::store::StoreError> {
+        self.0
+            .create_session(record, max_per_user, idle_cutoff)
+            .await
+    }
+    async fn find_session(
+        &self,
+        digest: &crate::token::TokenDigest,
+    ) -> Result<Option<crate::store::SessionRecord>, crate::store::StoreError> {
+        self.0.find_session(digest).await
+    }
+    async fn touch_session(
+        &self,
+        digest: &crate::token::TokenDigest,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, crate::store::StoreError> {
+        self.0.touch_session(digest, at).await
+    }
+    async fn revoke_session(
+        &self,
+        digest: &crate::token::TokenDigest,
+    ) -> Result<bool, crate::store::StoreError> {
+        self.0.revoke_session(digest).await
+    }
+    async fn revoke_session_by_id(
+        &self,
+        user_id: uuid::Uuid,
+        id: uuid::Uuid,
+    ) -> Result<bool, crate::store::StoreError> {
+        self.0.revoke_session_by_id(user_id, id).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        _user_id: uuid::Uuid,
+        _keep: Option<&crate::token::TokenDigest>,
+    ) -> Result<u64, crate::store::StoreError> {
+        Err(crate::store::StoreError::Unavailable(
+            "database is down".into(),
+        ))
+    }
+    async fn list_user_sessions(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> Result<Vec<crate::store::SessionRecord>, crate::store::StoreError> {
+        self.0.list_user_sessions(user_id).await
+    }
+    async fn purge_expired_sessions(
+        &self,
+        now: time::OffsetDateTime,
+        idle_cutoff: time::OffsetDateTime,
+    ) -> Result<u64, crate::store::StoreError> {
+        self.0.purge_expired_sessions(now, idle_cutoff).await
+    }
+}
+
+#[tokio::test]
+async fn failed_revocation_leaves_password_unchanged() {
+    let memory = MemoryStore::new();
+    let mut stores = Stores::single(memory.clone());
+    stores.sessions = Arc::new(FailingRevocation(memory.clone()));
+    let service = AuthService::new(fast_config(), stores)
+        .unwrap()
+        .with_mailer(MemoryMailer::new());
+    let c = client("192.0.2.1");
+    service
+        .signup("down@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let device_a = service
+        .login("down@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let device_b = service
+        .login("down@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+
+    let error = service
+        .change_password(&device_a.session, PASSWORD, "Changed-Pass-3", &c)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AuthError::ServiceUnavailable { .. }),
+        "{error:?}"
+    );
+    // Nothing changed: the old password and both sessions still work, so a retry is safe.
+    service
+        .login("down@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    assert!(
+        memory
+            .find_session(&device_b.token.digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let changed = service
+        .query_audit(&AuditQuery {
+            event_types: vec![AuditEventType::PasswordChanged],
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(changed.is_empty());
 }
