@@ -61,38 +61,57 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
-        // With several cookies of our name (another path, or one planted from a sibling
-        // subdomain), the first well-formed one is used and none is cleared on failure, so a
-        // planted cookie can neither hide nor delete the real one.
-        let (found, digest, several) = {
-            let mut values = shared.cookie.values(request.headers());
-            let first = values.next();
-            let mut digest = first.and_then(TokenDigest::of_token_text);
-            let mut several = false;
-            for value in values {
-                several = true;
-                if digest.is_none() {
-                    digest = TokenDigest::of_token_text(value);
-                }
+        // Several cookies of our name arrive when one was set for another path or planted
+        // from a sibling subdomain. The first few well-formed ones are tried in order, and
+        // none is cleared when all fail, so a planted cookie can neither hide nor delete the
+        // real one.
+        let mut candidates = [None; MAX_COOKIE_CANDIDATES];
+        let mut count = 0;
+        let mut well_formed = 0;
+        for value in shared.cookie.values(request.headers()) {
+            count += 1;
+            if let Some(digest) = TokenDigest::of_token_text(value)
+                && well_formed < MAX_COOKIE_CANDIDATES
+            {
+                candidates[well_formed] = Some(digest);
+                well_formed += 1;
             }
-            (first.is_some(), digest, several)
-        };
-        if !found {
+        }
+        let several = count > 1;
+        if count == 0 {
             return ResponseFuture::direct(self.inner.call(request), shared, false);
         }
-        let Some(digest) = digest else {
+        if well_formed == 0 {
             tracing::debug!("malformed session cookie; request continues as anonymous");
             return ResponseFuture::direct(self.inner.call(request), shared, !several);
-        };
+        }
 
         let client = Client::of(&request, &shared);
-        let lookup = Box::pin(resolve(Arc::clone(&shared), digest, client));
+        let lookup = Box::pin(resolve_first(Arc::clone(&shared), candidates, client));
         // The clone takes the place of the service that `poll_ready` prepared, which the
         // future calls once the lookup is done.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::lookup(lookup, ready, request, shared, !several)
     }
+}
+
+/// The most session cookies of one request that are looked up; more are ignored, so a flood of
+/// cookies cannot turn one request into many store reads.
+const MAX_COOKIE_CANDIDATES: usize = 3;
+
+/// Returns the first valid session among `candidates`, looked up in order.
+async fn resolve_first(
+    shared: Arc<Shared>,
+    candidates: [Option<TokenDigest>; MAX_COOKIE_CANDIDATES],
+    client: Client,
+) -> Result<Option<SessionRecord>, StoreError> {
+    for digest in candidates.into_iter().flatten() {
+        if let Some(record) = resolve(&shared, digest, &client).await? {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
 }
 
 /// The store lookup of one request: the valid session, or `None` when the request is
@@ -129,9 +148,9 @@ impl Client {
 /// logged and the request continues as anonymous. A failed touch is logged and the session
 /// stays valid, so the next request retries it.
 async fn resolve(
-    shared: Arc<Shared>,
+    shared: &Shared,
     digest: TokenDigest,
-    client: Client,
+    client: &Client,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let Some(mut record) = shared.store.find_session(&digest).await? else {
         tracing::debug!("unknown session cookie; request continues as anonymous");
@@ -139,12 +158,12 @@ async fn resolve(
     };
     let now = shared.clock.now();
 
-    if let Some(reason) = rejection(&shared, &record, now, &client) {
+    if let Some(reason) = rejection(shared, &record, now, client) {
         let mismatch = reason.ends_with("_mismatch");
         if mismatch && shared.binding_mode == BindingMode::LogOnly {
-            alert(&shared, &record, now, &client, reason).await;
+            alert(shared, &record, now, client, reason).await;
         } else {
-            revoke(&shared, &record, now, &client, reason).await;
+            revoke(shared, &record, now, client, reason).await;
             return Ok(None);
         }
     }

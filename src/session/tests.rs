@@ -35,6 +35,7 @@ const SESSION_USER: &str = "x-session-user";
 struct TestStore {
     inner: MemoryStore,
     touches: AtomicUsize,
+    lookups: AtomicUsize,
     fail_lookups: AtomicBool,
     revoke_after_lookup: AtomicBool,
 }
@@ -56,6 +57,7 @@ impl SessionStore for TestStore {
         &self,
         digest: &TokenDigest,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
         if self.fail_lookups.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("connection refused".into()));
         }
@@ -341,34 +343,56 @@ async fn planted_duplicate_cookie_neither_hides_nor_clears() {
     let harness = Harness::new(SessionConfig::default());
     let (valid, record) = harness.login().await;
     let unknown = SecretToken::generate().unwrap();
+    let user = record.user_id.to_string();
 
-    let garbage_first = format!(
-        "amoskys_session=garbage; amoskys_session={}",
-        valid.expose()
-    );
-    let response = harness.send(request_with(Some(&garbage_first)), None).await;
-    assert_eq!(
-        session_user(&response),
-        Some(record.user_id.to_string().as_str())
-    );
-    assert!(set_cookies(&response).is_empty());
+    for cookie in [
+        format!(
+            "amoskys_session=garbage; amoskys_session={}",
+            valid.expose()
+        ),
+        format!(
+            "amoskys_session={}; amoskys_session={}",
+            unknown.expose(),
+            valid.expose()
+        ),
+        format!(
+            "amoskys_session={}; amoskys_session={}",
+            valid.expose(),
+            unknown.expose()
+        ),
+    ] {
+        let response = harness.send(request_with(Some(&cookie)), None).await;
+        assert_eq!(session_user(&response), Some(user.as_str()), "{cookie}");
+        assert!(set_cookies(&response).is_empty(), "{cookie}");
+    }
 
-    let unknown_first = format!(
-        "amoskys_session={}; amoskys_session={}",
-        unknown.expose(),
-        valid.expose()
+    let only_unknown = format!(
+        "amoskys_session={}; amoskys_session=garbage",
+        unknown.expose()
     );
-    let response = harness.send(request_with(Some(&unknown_first)), None).await;
-    assert_eq!(
-        session_user(&response),
-        None,
-        "the first well-formed cookie is used"
-    );
+    let response = harness.send(request_with(Some(&only_unknown)), None).await;
+    assert_eq!(session_user(&response), None);
     assert!(
         set_cookies(&response).is_empty(),
         "with several cookies of our name none is cleared"
     );
     assert!(harness.stored(&record).await.is_some());
+}
+
+#[tokio::test]
+async fn cookie_flood_reads_store_at_most_three_times() {
+    let harness = Harness::new(SessionConfig::default());
+    let (valid, _) = harness.login().await;
+    let mut cookie = String::new();
+    for _ in 0..50 {
+        let unknown = SecretToken::generate().unwrap();
+        cookie.push_str(&format!("amoskys_session={}; ", unknown.expose()));
+    }
+    cookie.push_str(&format!("amoskys_session={}", valid.expose()));
+    let before = harness.store.lookups.load(Ordering::SeqCst);
+    let response = harness.send(request_with(Some(&cookie)), None).await;
+    assert_eq!(session_user(&response), None);
+    assert_eq!(harness.store.lookups.load(Ordering::SeqCst) - before, 3);
 }
 
 #[tokio::test]
