@@ -24,7 +24,9 @@
 //! so skipping the hash reveals nothing and spares the CPU. Failures during a lock do not
 //! extend it, and a lock always ends on its own, so a trickle of bad guesses can keep an
 //! account locked at most for the lock time after the attacker's last burst. The attacker's
-//! address meanwhile runs into the per-client login rate limit.
+//! address meanwhile runs into the per-client login rate limit. Checks of the current password
+//! during a password change count against the same lockout, so a stolen session cannot be used
+//! to guess the password either.
 //!
 //! NOTE: the counter is per address only, so someone who knows an address can lock it again
 //! each time a lock ends (five guesses per 15 minutes). Counting per address and client, with

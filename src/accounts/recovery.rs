@@ -263,6 +263,28 @@ impl AuthService {
             });
         }
         let user = self.current_user(session).await?;
+        // Guesses of the current password from a stolen session count against the same
+        // lockout as logins, so a session cannot be used to brute-force the password.
+        let lockout = &self.inner.config.lockout;
+        let now = self.now();
+        let decision = self
+            .inner
+            .stores
+            .lockouts
+            .begin_attempt(
+                &user.email,
+                now,
+                lockout.max_attempts,
+                span(lockout.lock_duration),
+            )
+            .await
+            .map_err(|error| self.store_failure("password change", error))?;
+        if let crate::store::AttemptDecision::Locked { until } = decision {
+            let wait = std::time::Duration::try_from(until - now).unwrap_or_default();
+            return Err(AuthError::AccountLocked {
+                retry_after_secs: crate::error::retry_after_secs(wait),
+            });
+        }
         let verification = self
             .inner
             .hasher
@@ -285,6 +307,9 @@ impl AuthService {
             )
             .await;
             return Err(AuthError::InvalidCredentials);
+        }
+        if let Err(error) = self.inner.stores.lockouts.clear_lockout(&user.email).await {
+            tracing::error!(error = %error, "lockout counter not cleared after a password check");
         }
 
         let hash = self

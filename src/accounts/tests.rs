@@ -1141,3 +1141,35 @@ async fn failed_revocation_leaves_password_unchanged() {
         .unwrap();
     assert!(changed.is_empty());
 }
+
+#[tokio::test]
+async fn change_password_guesses_count_toward_lockout() {
+    let h = harness();
+    let c = client("192.0.2.1");
+    h.service
+        .signup("guess@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let stolen = h
+        .service
+        .login("guess@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let error = h
+            .service
+            .change_password(&stolen.session, "Wrong-Pass-1", "Changed-Pass-3", &c)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AuthError::InvalidCredentials), "{error:?}");
+    }
+    let error = h
+        .service
+        .change_password(&stolen.session, PASSWORD, "Changed-Pass-3", &c)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AuthError::AccountLocked { .. }),
+        "{error:?}"
+    );
+}
