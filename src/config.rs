@@ -174,7 +174,7 @@ pub struct RateLimitConfig {
     /// Route rules; a route's rule replaces the default quotas. Default: signup 10 per hour,
     /// login 5 per minute, forgot-password 1 per minute.
     pub routes: Vec<RouteRule>,
-    /// Where counters live (`RATE_LIMIT_STORAGE_URL`). Default: `None`, process memory.
+    /// The counter storage (`RATE_LIMIT_STORAGE_URL`). Default: `None`, process memory.
     pub storage_url: Option<String>,
 }
 
@@ -304,14 +304,15 @@ pub struct SessionConfig {
     /// With `bind_ip`, IPv6 addresses match when they share this many leading bits.
     /// Default: 64, one subnet, since hosts rotate their interface identifiers.
     pub bind_ipv6_prefix: u8,
-    /// What a binding mismatch does. Default: [`BindingMode::Enforce`].
+    /// The reaction to a binding mismatch. Default: [`BindingMode::Enforce`].
     pub binding_mode: BindingMode,
 }
 
-/// What a session used from another address or `User-Agent` than at login leads to.
+/// The reaction to a session used from another address or `User-Agent` than at login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BindingMode {
-    /// Revoke the session, answer as anonymous and record a `SESSION_REVOKED` event.
+    /// Revoke the session, treat the request as anonymous and record a `SESSION_REVOKED`
+    /// event.
     #[default]
     Enforce,
     /// Keep the session and record a `SECURITY_ALERT` event, to measure false alarms before
@@ -386,7 +387,7 @@ pub struct PasswordConfig {
     pub reject_common: bool,
     /// Argon2id parameters.
     pub argon2: Argon2Config,
-    /// Hashes computed at once; each holds `argon2.memory_kib` of memory. Default: the
+    /// Hashes computed at once; each uses `argon2.memory_kib` of memory. Default: the
     /// number of CPUs the process may use.
     pub max_concurrent_hashes: usize,
 }
@@ -634,7 +635,7 @@ pub enum ConfigError {
     InvalidEnv {
         /// The variable's name.
         variable: &'static str,
-        /// What is wrong and what is expected. Never contains the value of a secret.
+        /// The problem and the expected form. Never contains the value of a secret.
         reason: String,
     },
     /// A setting has a value that cannot be used.
@@ -642,7 +643,7 @@ pub enum ConfigError {
     Invalid {
         /// The setting's path, such as `session.cookie_path`.
         setting: &'static str,
-        /// What is wrong and what is expected.
+        /// The problem and the expected form.
         reason: String,
     },
 }

@@ -416,7 +416,8 @@ fn has_control(value: &str) -> bool {
     value.chars().any(char::is_control)
 }
 
-/// A cookie attribute value: visible ASCII except `;`, so it cannot add or end attributes.
+/// Returns true for a valid cookie attribute value: visible ASCII except `;`, so it cannot add
+/// or end attributes.
 fn is_attribute_value(value: &str) -> bool {
     value.bytes().all(|b| b.is_ascii_graphic() && b != b';')
 }

@@ -12,7 +12,8 @@ use crate::audit::AuditEvent;
 use crate::error::AuthError;
 use crate::store::{SessionRecord, User};
 
-/// A JSON response with `Cache-Control: no-store`: auth answers must never be cached.
+/// Builds a JSON response with `Cache-Control: no-store`, since auth responses must never be
+/// cached.
 pub(super) fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
