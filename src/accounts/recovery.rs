@@ -6,11 +6,11 @@ use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use super::email::canonical_email;
-use super::service::{AuthService, ClientContext, ip_text, span};
+use super::service::{AuthService, ClientContext, ip_text, locked_error, span};
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::error::AuthError;
 use crate::mail::{Email, EmailKind};
-use crate::store::{OneTimeToken, SessionRecord, TokenPurpose, User};
+use crate::store::{AttemptDecision, OneTimeToken, SessionRecord, TokenPurpose, User};
 use crate::token::SecretToken;
 
 impl AuthService {
@@ -139,15 +139,8 @@ impl AuthService {
             .consume_token(token, TokenPurpose::PasswordReset)
             .await?;
 
-        let hash = self
-            .inner
-            .hasher
-            .hash(new_password)
-            .await
-            .map_err(AuthError::unavailable)?;
-        let now = self.now();
         let revoked = self
-            .store_new_password(&user, &hash, None, now)
+            .store_new_password(&user, new_password, None)
             .await?
             .ok_or(AuthError::InvalidToken)?;
         // The reset link reached the address, which proves control of it as a verification
@@ -161,7 +154,7 @@ impl AuthService {
             tracing::error!(error = %error, "lockout not cleared after a password reset");
         }
         self.audit(
-            AuditEvent::new(AuditEventType::PasswordReset, now)
+            AuditEvent::new(AuditEventType::PasswordReset, self.now())
                 .user(user.id)
                 .client(ip_text(client), client.user_agent.as_deref())
                 .meta("sessions_revoked", revoked)
@@ -265,39 +258,14 @@ impl AuthService {
         let user = self.current_user(session).await?;
         // Guesses of the current password from a stolen session count against the same
         // lockout as logins, so a session cannot be used to brute-force the password.
-        let lockout = &self.inner.config.lockout;
         let now = self.now();
-        let decision = self
-            .inner
-            .stores
-            .lockouts
-            .begin_attempt(
-                &user.email,
-                now,
-                lockout.max_attempts,
-                span(lockout.lock_duration),
-            )
-            .await
-            .map_err(|error| self.store_failure("password change", error))?;
-        if let crate::store::AttemptDecision::Locked { until } = decision {
-            let wait = std::time::Duration::try_from(until - now).unwrap_or_default();
-            return Err(AuthError::AccountLocked {
-                retry_after_secs: crate::error::retry_after_secs(wait),
-            });
+        if let AttemptDecision::Locked { until } = self
+            .begin_attempt(&user.email, now, "password change")
+            .await?
+        {
+            return Err(locked_error(until, now));
         }
-        let verification = self
-            .inner
-            .hasher
-            .verify(current_password, &user.password_hash)
-            .await;
-        let valid = match verification {
-            Ok(verification) => verification.valid,
-            Err(error @ crate::password::PasswordError::InvalidHash { .. }) => {
-                tracing::error!(user_id = %user.id, error = %error, "stored password hash is unreadable");
-                false
-            }
-            Err(error) => return Err(AuthError::unavailable(error)),
-        };
+        let valid = self.verify_stored(&user, current_password).await?.valid;
         if !valid {
             self.audit(
                 AuditEvent::new(AuditEventType::LoginFailure, self.now())
@@ -312,15 +280,8 @@ impl AuthService {
             tracing::error!(error = %error, "lockout counter not cleared after a password check");
         }
 
-        let hash = self
-            .inner
-            .hasher
-            .hash(new_password)
-            .await
-            .map_err(AuthError::unavailable)?;
-        let now = self.now();
         let revoked = self
-            .store_new_password(&user, &hash, Some(session), now)
+            .store_new_password(&user, new_password, Some(session))
             .await?
             .ok_or(AuthError::Unauthorized)?;
         self.audit(
@@ -334,8 +295,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Stores a new password hash and revokes the user's sessions (all but `keep`) and reset
-    /// links. Returns the number of sessions revoked, or `None` when the user is gone.
+    /// Hashes and stores a new password, and revokes the user's sessions (all but `keep`) and
+    /// reset links. Returns the number of sessions revoked, or `None` when the user is gone.
     ///
     /// Sessions are revoked before the hash changes, so a store failure there leaves the
     /// account as it was and the client can retry. They are revoked again afterwards, because
@@ -345,10 +306,16 @@ impl AuthService {
     async fn store_new_password(
         &self,
         user: &User,
-        hash: &str,
+        new_password: &str,
         keep: Option<&SessionRecord>,
-        now: time::OffsetDateTime,
     ) -> Result<Option<u64>, AuthError> {
+        let hash = self
+            .inner
+            .hasher
+            .hash(new_password)
+            .await
+            .map_err(AuthError::unavailable)?;
+        let now = self.now();
         let stores = &self.inner.stores;
         let keep = keep.map(|session| &session.token_digest);
         let before = stores
@@ -358,7 +325,7 @@ impl AuthService {
             .map_err(|error| self.store_failure("session revocation", error))?;
         let stored = stores
             .users
-            .set_password_hash(user.id, hash, now)
+            .set_password_hash(user.id, &hash, now)
             .await
             .map_err(|error| self.store_failure("password update", error))?;
         if !stored {

@@ -13,7 +13,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{AuthConfig, ConfigError};
 use crate::error::{AuthError, retry_after_secs};
 use crate::mail::{Email, EmailKind, LogMailer, Mailer};
-use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::password::{PasswordError, PasswordHasher, PasswordPolicy, Verification};
 use crate::store::{AttemptDecision, SessionRecord, StoreError, User};
 use crate::token::SecretToken;
 
@@ -297,28 +297,11 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         };
         let now = self.now();
-        let lockout = &self.inner.config.lockout;
-        let decision = self
-            .inner
-            .stores
-            .lockouts
-            .begin_attempt(
-                &canonical,
-                now,
-                lockout.max_attempts,
-                span(lockout.lock_duration),
-            )
-            .await
-            .map_err(|error| self.store_failure("login", error))?;
-        let locked_now = match decision {
+        let locked_now = match self.begin_attempt(&canonical, now, "login").await? {
             AttemptDecision::Locked { until } => {
                 self.audit_login_failure(None, &canonical, "locked", client)
                     .await;
-                let wait = (until - now).max(time::Duration::ZERO);
-                let wait = std::time::Duration::try_from(wait).unwrap_or_default();
-                return Err(AuthError::AccountLocked {
-                    retry_after_secs: retry_after_secs(wait),
-                });
+                return Err(locked_error(until, now));
             }
             AttemptDecision::Allowed { locked_now, .. } => locked_now,
         };
@@ -340,22 +323,7 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         };
 
-        let verification = match self
-            .inner
-            .hasher
-            .verify(password, &user.password_hash)
-            .await
-        {
-            Ok(verification) => verification,
-            Err(error @ crate::password::PasswordError::InvalidHash { .. }) => {
-                tracing::error!(user_id = %user.id, error = %error, "stored password hash is unreadable");
-                crate::password::Verification {
-                    valid: false,
-                    needs_rehash: false,
-                }
-            }
-            Err(error) => return Err(AuthError::unavailable(error)),
-        };
+        let verification = self.verify_stored(&user, password).await?;
         if !verification.valid {
             self.audit_login_failure(Some(user.id), &canonical, "invalid_password", client)
                 .await;
@@ -643,10 +611,58 @@ impl AuthService {
         self.audit(event).await;
     }
 
+    /// Counts one password check against the lockout of `key` (a canonical email address)
+    /// before any hashing, so concurrent checks can never exceed the configured maximum.
+    pub(super) async fn begin_attempt(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        operation: &'static str,
+    ) -> Result<AttemptDecision, AuthError> {
+        let lockout = &self.inner.config.lockout;
+        self.inner
+            .stores
+            .lockouts
+            .begin_attempt(key, now, lockout.max_attempts, span(lockout.lock_duration))
+            .await
+            .map_err(|error| self.store_failure(operation, error))
+    }
+
+    /// Verifies `password` against the user's stored hash. An unreadable stored hash is logged
+    /// and counts as a mismatch, so a corrupt record answers like a wrong password rather than
+    /// with a 503 that would reveal the account.
+    pub(super) async fn verify_stored(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<Verification, AuthError> {
+        match self
+            .inner
+            .hasher
+            .verify(password, &user.password_hash)
+            .await
+        {
+            Ok(verification) => Ok(verification),
+            Err(error @ PasswordError::InvalidHash { .. }) => {
+                tracing::error!(user_id = %user.id, error = %error, "stored password hash is unreadable");
+                Ok(Verification::MISMATCH)
+            }
+            Err(error) => Err(AuthError::unavailable(error)),
+        }
+    }
+
     /// Logs a store failure and turns it into a 503.
     pub(super) fn store_failure(&self, operation: &'static str, error: StoreError) -> AuthError {
         tracing::error!(operation, error = %error, source = ?std::error::Error::source(&error), "store failed");
         AuthError::from(error)
+    }
+}
+
+/// Builds the error for a locked address, with the whole seconds left until `until`.
+pub(super) fn locked_error(until: OffsetDateTime, now: OffsetDateTime) -> AuthError {
+    let wait = std::time::Duration::try_from(until - now).unwrap_or_default();
+    AuthError::AccountLocked {
+        retry_after_secs: retry_after_secs(wait),
     }
 }
 
