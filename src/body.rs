@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 pin_project! {
     /// Either the inner service's body or a fixed body that a layer wrote itself.
     ///
-    /// Layers that can reject a request (rate limit, CSRF, API key, sessions) answer with a JSON
+    /// Layers that can reject a request (rate limit, CSRF, API key, sessions) respond with a JSON
     /// error body without boxing, so the allow path keeps the inner body untouched.
     #[derive(Debug)]
     pub struct ResponseBody<B> {

@@ -13,7 +13,7 @@ use http::{Extensions, Request};
 pub struct PeerAddr(pub SocketAddr);
 
 /// The resolved client address, inserted into request extensions by the first layer that
-/// resolves it, so later layers and the audit trail reuse one answer.
+/// resolves it, so later layers and the audit trail reuse one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 

@@ -24,7 +24,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to, for tests.
+/// A clock that moves only when advanced or set, for tests.
 ///
 /// Clones share the same time.
 #[derive(Debug, Clone)]

@@ -59,7 +59,7 @@ impl<'a> Lookup<'a> {
         let Some(hours) = self.positive(variable)? else {
             return Ok(None);
         };
-        // Bounded so that adding the duration to a timestamp can never overflow.
+        // Bounded at 10 years, so adding the duration to a current timestamp cannot overflow.
         if hours > 24 * 365 * 10 {
             return Err(EnvError {
                 variable,

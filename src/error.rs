@@ -21,7 +21,7 @@ use crate::store::StoreError;
 /// An error that a request can end with.
 ///
 /// Each variant has a fixed HTTP status ([`AuthError::status`]) and a stable error code
-/// ([`AuthError::error_code`]). Messages never say whether an account exists.
+/// ([`AuthError::error_code`]). No message reveals whether an account exists.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {

@@ -1,7 +1,7 @@
 //! Runs every flow of the stack with a process-wide TRACE subscriber and checks that no
 //! password, session token, reset token or API key reaches the log.
 //!
-//! This file holds a single test, so the global subscriber sees every event and no other test
+//! This file contains a single test, so the global subscriber sees every event and no other test
 //! races with tracing's per-callsite cache.
 
 use std::net::SocketAddr;

@@ -17,8 +17,9 @@ pub fn init_logging() {
 }
 
 /// Reads the configuration from the environment. Unlike the library, the examples default
-/// to development mode (plain HTTP on localhost; `AMOSKYS_DEBUG=false` selects production),
-/// and links in emails point at the bound address unless `AMOSKYS_PUBLIC_URL` is set.
+/// to development mode, which serves plain HTTP on localhost, and `AMOSKYS_DEBUG=false`
+/// selects production. Links in emails point at the bound address unless
+/// `AMOSKYS_PUBLIC_URL` is set.
 pub fn config_from_env(bound: SocketAddr) -> Result<AuthConfig, ConfigError> {
     AuthConfig::from_lookup(|name| {
         let value = std::env::var(name).ok();

@@ -5,7 +5,7 @@
 //! or an [`AuthError`](crate::AuthError), and [`crate::api::AuthApi`] is what turns it into
 //! HTTP. Every flow is enumeration-safe:
 //!
-//! - signup answers the same whether or not the address has an account (the owner gets a
+//! - signup responds the same whether or not the address has an account (the owner gets a
 //!   notice by email instead);
 //! - login runs exactly one Argon2id verification whether or not the account exists (a dummy
 //!   hash with the current parameters stands in for unknown addresses) and gives one error for

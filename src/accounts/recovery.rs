@@ -18,7 +18,7 @@ impl AuthService {
     ///
     /// Returns at once with the same result whether or not the address has an account; the
     /// lookup, the token and the email happen in a background task, so neither the response nor
-    /// its timing tells the two apart. The email goes to the address stored for the account.
+    /// its timing differs between the two. The email goes to the address stored for the account.
     ///
     /// # Errors
     ///
@@ -302,7 +302,7 @@ impl AuthService {
     /// account as it was and the client can retry. They are revoked again afterwards, because
     /// a login with the old password may have slipped in between; that second pass, and the
     /// revocation of reset links, are logged when they fail, since the password has changed
-    /// by then and the answer must say so.
+    /// by then and the response must report success.
     async fn store_new_password(
         &self,
         user: &User,

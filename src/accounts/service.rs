@@ -629,7 +629,7 @@ impl AuthService {
     }
 
     /// Verifies `password` against the user's stored hash. An unreadable stored hash is logged
-    /// and counts as a mismatch, so a corrupt record answers like a wrong password rather than
+    /// and counts as a mismatch, so a corrupt record is treated like a wrong password rather than
     /// with a 503 that would reveal the account.
     pub(super) async fn verify_stored(
         &self,

@@ -29,7 +29,7 @@ pub(super) fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     json_response(status, &json!({ "message": text }))
 }
 
-/// The error's JSON response, also with `Cache-Control: no-store`.
+/// Builds the error's JSON response, also with `Cache-Control: no-store`.
 pub(super) fn error_response(error: &AuthError) -> Response<Full<Bytes>> {
     let mut response = error.to_response();
     response
@@ -42,7 +42,7 @@ pub(super) fn rfc3339(time: OffsetDateTime) -> String {
     time.format(&Rfc3339).unwrap_or_default()
 }
 
-/// The public form of a user: never the password hash.
+/// Returns the public form of a user, without the password hash.
 pub(super) fn user_json(user: &User) -> Value {
     json!({
         "id": user.id,
@@ -52,7 +52,7 @@ pub(super) fn user_json(user: &User) -> Value {
     })
 }
 
-/// The public form of a session: its public id, never the token or its digest.
+/// Returns the public form of a session: its public id, never the token or its digest.
 pub(super) fn session_json(session: &SessionRecord, current: bool) -> Value {
     json!({
         "id": session.id,

@@ -24,7 +24,7 @@ pub enum AuditEventType {
     SignupDuplicate,
     /// A login succeeded.
     LoginSuccess,
-    /// A login failed; `event_metadata.reason` says why.
+    /// A login failed; `event_metadata.reason` gives the cause.
     LoginFailure,
     /// A session ended by logout.
     Logout,

@@ -5,9 +5,9 @@
 //! cookie, so checking only requests with one would leave login CSRF open. The checks, in
 //! order:
 //!
-//! 1. `Sec-Fetch-Site`, when present, decides on its own: `same-origin` and `none` pass;
+//! 1. `Sec-Fetch-Site`, when present, decides on its own. `same-origin` and `none` pass.
 //!    `same-site` and `cross-site` pass only when the request's origin is in
-//!    [`CsrfConfig::allowed_origins`]; any other value is rejected.
+//!    [`CsrfConfig::allowed_origins`]. Any other value is rejected.
 //! 2. Otherwise the origin from `Origin`, or from `Referer` when there is no `Origin`, must
 //!    equal the request's `Host` (host compared case-insensitively, a missing port read as the
 //!    scheme's default) or be in the allowed origins.

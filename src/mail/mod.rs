@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::store::BoxError;
 
-/// What an email is for.
+/// The purpose of an email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EmailKind {
@@ -25,7 +25,7 @@ pub enum EmailKind {
 /// An email to send. Its `Debug` form leaves out the body, which may carry a secret link.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Email {
-    /// What the email is for.
+    /// The purpose of the email.
     pub kind: EmailKind,
     /// The recipient: always the address stored for the account, never one a client typed.
     pub to: String,
@@ -55,7 +55,7 @@ pub trait Mailer: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// The transport's failure; the caller logs it, since the HTTP answer was already sent.
+    /// The transport's failure. The caller logs it, because the HTTP response was already sent.
     async fn send(&self, email: Email) -> Result<(), BoxError>;
 }
 

@@ -53,7 +53,7 @@ impl<S, C: Clock> RateLimit<S, C> {
     }
 
     /// Returns the client address. It is not written back into the extensions: later layers
-    /// derive the same answer from the same extensions, and an insert would allocate on every
+    /// derive the same address from the same extensions, and an insert would allocate on every
     /// request.
     fn resolve_client<B>(&self, request: &Request<B>) -> Option<IpAddr> {
         let ip = client_ip(request);

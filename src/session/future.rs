@@ -63,7 +63,7 @@ where
         }
     }
 
-    /// `clear_if_invalid` says whether an unknown or invalid session clears the cookie.
+    /// `clear_if_invalid` sets whether an unknown or invalid session clears the cookie.
     pub(super) fn lookup(
         lookup: Lookup,
         service: S,

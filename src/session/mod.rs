@@ -33,10 +33,11 @@
 //! mobile network changes its address and would lose its session. The IPv4 and IPv6 prefixes
 //! ([`SessionConfig::bind_ipv4_prefix`], [`SessionConfig::bind_ipv6_prefix`]) set how far a
 //! client may move. A mismatch revokes the session, logs a warning and appends a
-//! `SESSION_REVOKED` audit event when an audit store is set; with
+//! `SESSION_REVOKED` audit event when an audit store is set. With
 //! [`BindingMode::LogOnly`](crate::config::BindingMode::LogOnly) the session stays valid and a
-//! `SECURITY_ALERT` event is appended instead. IP binding compares [`crate::client_ip::client_ip`], so behind a
-//! proxy it needs the resolved client address, not the proxy's.
+//! `SECURITY_ALERT` event is appended instead. IP binding compares
+//! [`crate::client_ip::client_ip`], so behind a proxy it needs the resolved client address,
+//! not the proxy's.
 //!
 //! # Example
 //!

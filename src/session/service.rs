@@ -96,7 +96,7 @@ where
     }
 }
 
-/// The most session cookies of one request that are looked up; more are ignored, so a flood of
+/// The maximum number of session cookies of one request that are looked up; more are ignored, so a flood of
 /// cookies cannot turn one request into many store reads.
 const MAX_COOKIE_CANDIDATES: usize = 3;
 

@@ -4,7 +4,7 @@
 //! single atomic step: where a contract reads "atomically", two concurrent calls behave as if
 //! one ran entirely before the other, even across processes sharing one database. Methods that
 //! look up a row return `Ok(None)` or `Ok(false)` when it is missing; `Err` is kept for backend
-//! failures, which the HTTP layer answers with 503 and a log line.
+//! failures, which the HTTP layer turns into a 503 and a log line.
 //!
 //! Futures returned by the methods may be dropped at any `.await` (a client disconnecting): an
 //! implementation must then leave either the whole change or none of it.
@@ -75,7 +75,8 @@ pub struct SessionRecord {
     pub user_id: Uuid,
     /// When the session was created, in UTC.
     pub created_at: OffsetDateTime,
-    /// When the session was last used, written at most once per touch interval.
+    /// When the session was last used. The session layer writes it at most once per touch
+    /// interval.
     pub last_seen_at: OffsetDateTime,
     /// Absolute expiry, in UTC: `created_at` plus the session lifetime.
     pub expires_at: OffsetDateTime,
@@ -156,7 +157,7 @@ pub trait UserStore: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] when a user with the same `email` exists; the check and the
+    /// [`StoreError::Conflict`] when a user with the same `email` exists. The check and the
     /// insert are atomic, so of two concurrent calls for one email exactly one succeeds.
     async fn create_user(&self, user: User) -> Result<User, StoreError>;
 
