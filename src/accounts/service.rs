@@ -629,8 +629,8 @@ impl AuthService {
     }
 
     /// Verifies `password` against the user's stored hash. An unreadable stored hash is logged
-    /// and counts as a mismatch, so a corrupt record is treated like a wrong password rather than
-    /// with a 503 that would reveal the account.
+    /// and counts as a mismatch, so a corrupt record gets the same response as a wrong password
+    /// instead of a 503 that would reveal the account.
     pub(super) async fn verify_stored(
         &self,
         user: &User,
