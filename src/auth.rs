@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use crate::accounts::{AuthService, Stores};
 use crate::api::AuthApi;
 use crate::api_key::ApiKeyLayer;
+use crate::client_ip::{ClientIpLayer, ResolveClient};
 use crate::clock::SharedClock;
 use crate::config::{AuthConfig, ConfigError};
 use crate::csrf::{Csrf, CsrfLayer};
@@ -117,11 +118,13 @@ impl Auth {
     }
 }
 
-/// The request layers in their order: [`SecurityHeadersLayer`] outermost, so that every
-/// response, rejections included, carries the headers; then [`RateLimitLayer`],
-/// [`CsrfLayer`] and [`SessionLayer`].
+/// The request layers in their order: [`ClientIpLayer`] outermost, so that every other
+/// layer, the API and the audit trail see the client behind trusted proxies; then
+/// [`SecurityHeadersLayer`], so that every response, rejections included, carries the
+/// headers; then [`RateLimitLayer`], [`CsrfLayer`] and [`SessionLayer`].
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
+    client_ip: ClientIpLayer,
     headers: SecurityHeadersLayer,
     rate_limit: RateLimitLayer,
     csrf: CsrfLayer,
@@ -137,6 +140,7 @@ impl AuthLayer {
     pub fn new(config: &AuthConfig, stores: &Stores) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
+            client_ip: ClientIpLayer::new(&config.client_ip),
             headers: SecurityHeadersLayer::new(&config.headers)?,
             rate_limit: RateLimitLayer::new(&config.rate_limit)?,
             csrf: CsrfLayer::new(&config.csrf)?,
@@ -152,13 +156,14 @@ impl AuthLayer {
 }
 
 impl<S> Layer<S> for AuthLayer {
-    type Service = SecurityHeaders<RateLimit<Csrf<Session<S>>>>;
+    type Service = ResolveClient<SecurityHeaders<RateLimit<Csrf<Session<S>>>>>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let session = self.session.layer(inner);
         let csrf = self.csrf.layer(session);
         let rate_limit = self.rate_limit.layer(csrf);
-        self.headers.layer(rate_limit)
+        let headers = self.headers.layer(rate_limit);
+        self.client_ip.layer(headers)
     }
 }
 

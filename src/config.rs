@@ -174,8 +174,47 @@ pub struct RateLimitConfig {
     /// Route rules; a route's rule replaces the default quotas. Default: signup 10 per hour,
     /// login 5 per minute, forgot-password 1 per minute.
     pub routes: Vec<RouteRule>,
-    /// The counter storage (`RATE_LIMIT_STORAGE_URL`). Default: `None`, process memory.
+    /// The counter storage (`RATE_LIMIT_STORAGE_URL`): unset or `memory://` for process
+    /// memory, `redis://` or `rediss://` for Redis (needs the `redis` feature). Default: `None`.
     pub storage_url: Option<String>,
+    /// The IPv6 prefix length, in bits, by which clients are grouped
+    /// (`AMOSKYS_RATE_LIMIT_IPV6_PREFIX`). Default: 64; 48, 56 and 128 are common choices.
+    pub ipv6_prefix: u8,
+    /// The largest number of (rule, client) records the in-memory backend holds
+    /// (`AMOSKYS_RATE_LIMIT_MAX_KEYS`). When full, new clients share one overflow record per
+    /// rule (see [`crate::rate_limit::MemoryRateLimiter`]). Default:
+    /// [`DEFAULT_RATE_LIMIT_MAX_KEYS`].
+    pub max_keys: usize,
+    /// The prefix of every Redis key (`RATE_LIMIT_KEY_PREFIX`). Default: `amoskys:rl:`.
+    pub key_prefix: String,
+    /// The connection and response timeout of Redis calls (`AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS`).
+    /// Default: 250 milliseconds.
+    pub redis_timeout: Duration,
+    /// What a request gets when the Redis backend fails (`AMOSKYS_RATE_LIMIT_FAILURE_MODE`).
+    /// Default: [`RateLimitFailureMode::Closed`].
+    pub failure_mode: RateLimitFailureMode,
+    /// Whether responses carry the IETF draft `RateLimit-Policy` and `RateLimit` fields
+    /// (`AMOSKYS_RATE_LIMIT_HEADERS`). Default: false.
+    pub draft_headers: bool,
+}
+
+/// The default cap of in-memory rate-limit records: 1,000,000, about 100 MB at most.
+pub const DEFAULT_RATE_LIMIT_MAX_KEYS: usize = 1_000_000;
+
+/// What the rate-limit layer does with a request when its Redis backend cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitFailureMode {
+    /// Reject the request with 503 `SERVICE_UNAVAILABLE`. An attacker who can disrupt Redis
+    /// then gains no unlimited password guesses, at the cost of an outage while Redis is down.
+    #[default]
+    Closed,
+    /// Pass the request unlimited, keeping the service up while Redis is down.
+    ///
+    /// # Security
+    ///
+    /// Whoever can make Redis unreachable (or slow past the timeout) lifts every limit,
+    /// including the login limit that slows password guessing.
+    Open,
 }
 
 impl Default for RateLimitConfig {
@@ -192,6 +231,12 @@ impl Default for RateLimitConfig {
                 ),
             ],
             storage_url: None,
+            ipv6_prefix: 64,
+            max_keys: DEFAULT_RATE_LIMIT_MAX_KEYS,
+            key_prefix: "amoskys:rl:".to_owned(),
+            redis_timeout: Duration::from_millis(250),
+            failure_mode: RateLimitFailureMode::Closed,
+            draft_headers: false,
         }
     }
 }
@@ -493,6 +538,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Client address resolution: which peers are reverse proxies whose forwarding headers count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientIpConfig {
+    /// Networks of trusted reverse proxies (`AMOSKYS_TRUSTED_PROXIES`, comma-separated CIDRs
+    /// such as `10.0.0.0/8, ::1/128`). Forwarding headers and `X-Forwarded-Proto` are read only
+    /// from these peers. Default: none, so the TCP peer is the client.
+    pub trusted_proxies: Vec<crate::client_ip::IpNet>,
+    /// The header the trusted proxies write (`AMOSKYS_FORWARDED_HEADER`:
+    /// `x-forwarded-for` or `forwarded`). Default: `X-Forwarded-For`.
+    pub forwarded_header: crate::client_ip::ForwardedHeader,
+}
+
 /// Every setting of the crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -504,6 +561,8 @@ pub struct AuthConfig {
     pub headers: HeadersConfig,
     /// Rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Client address resolution behind reverse proxies.
+    pub client_ip: ClientIpConfig,
     /// Sessions.
     pub session: SessionConfig,
     /// Passwords.
@@ -531,6 +590,7 @@ impl Default for AuthConfig {
             development: false,
             headers: HeadersConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            client_ip: ClientIpConfig::default(),
             session: SessionConfig::default(),
             password: PasswordConfig::default(),
             lockout: LockoutConfig::default(),

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::{AuthConfig, ConfigError, SameSite, Secret, SessionConfig};
+use crate::client_ip::{ForwardedHeader, IpNet};
+use crate::config::{
+    AuthConfig, ConfigError, RateLimitFailureMode, SameSite, Secret, SessionConfig,
+};
 
 /// A variable that could not be parsed.
 #[derive(Debug)]
@@ -95,9 +98,7 @@ pub(crate) fn apply(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
     if let Some(keys) = (env.lookup)("AMOSKYS_API_KEY") {
         config.api_keys = parse_api_keys(&keys)?;
     }
-    if let Some(url) = env.string("RATE_LIMIT_STORAGE_URL") {
-        config.rate_limit.storage_url = Some(url);
-    }
+    apply_rate_limit(env, config)?;
     if let Some(lifetime) = env.hours("AMOSKYS_SESSION_LIFETIME_HOURS")? {
         config.session.lifetime = lifetime;
     }
@@ -137,6 +138,67 @@ pub(crate) fn apply(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
     Ok(())
 }
 
+/// Applies the rate-limit and client-address variables.
+fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), EnvError> {
+    let limits = &mut config.rate_limit;
+    if let Some(url) = env.string("RATE_LIMIT_STORAGE_URL") {
+        limits.storage_url = Some(url);
+    }
+    if let Some(prefix) = env.string("RATE_LIMIT_KEY_PREFIX") {
+        limits.key_prefix = prefix;
+    }
+    if let Some(bits) = env.positive("AMOSKYS_RATE_LIMIT_IPV6_PREFIX")? {
+        limits.ipv6_prefix = u8::try_from(bits).unwrap_or(u8::MAX);
+    }
+    if let Some(max) = env.positive("AMOSKYS_RATE_LIMIT_MAX_KEYS")? {
+        limits.max_keys = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+    if let Some(millis) = env.positive("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS")? {
+        limits.redis_timeout = Duration::from_millis(millis);
+    }
+    if let Some(mode) = env.string("AMOSKYS_RATE_LIMIT_FAILURE_MODE") {
+        limits.failure_mode = match mode.to_ascii_lowercase().as_str() {
+            "closed" => RateLimitFailureMode::Closed,
+            "open" => RateLimitFailureMode::Open,
+            _ => {
+                return Err(EnvError {
+                    variable: "AMOSKYS_RATE_LIMIT_FAILURE_MODE",
+                    reason: format!("expected closed or open, got {mode:?}"),
+                });
+            }
+        };
+    }
+    if let Some(on) = env.bool("AMOSKYS_RATE_LIMIT_HEADERS")? {
+        limits.draft_headers = on;
+    }
+    if let Some(list) = env.string("AMOSKYS_TRUSTED_PROXIES") {
+        config.client_ip.trusted_proxies = list
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry.parse::<IpNet>().map_err(|reason| EnvError {
+                    variable: "AMOSKYS_TRUSTED_PROXIES",
+                    reason,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(header) = env.string("AMOSKYS_FORWARDED_HEADER") {
+        config.client_ip.forwarded_header = match header.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            _ => {
+                return Err(EnvError {
+                    variable: "AMOSKYS_FORWARDED_HEADER",
+                    reason: format!("expected x-forwarded-for or forwarded, got {header:?}"),
+                });
+            }
+        };
+    }
+    Ok(())
+}
+
 /// Splits a comma-separated key list. An entry that is empty or only white space is an error,
 /// because silently dropping it could leave no key at all while the operator believes one is set.
 fn parse_api_keys(value: &str) -> Result<Vec<Secret>, EnvError> {
@@ -169,6 +231,9 @@ pub(crate) fn variable_of(setting: &str) -> Option<&'static str> {
         "csrf.allowed_origins" => "ALLOWED_ORIGINS",
         "accounts.public_url" => "AMOSKYS_PUBLIC_URL",
         "rate_limit.storage_url" => "RATE_LIMIT_STORAGE_URL",
+        "rate_limit.ipv6_prefix" => "AMOSKYS_RATE_LIMIT_IPV6_PREFIX",
+        "rate_limit.max_keys" => "AMOSKYS_RATE_LIMIT_MAX_KEYS",
+        "rate_limit.key_prefix" => "RATE_LIMIT_KEY_PREFIX",
         "session.touch_interval" => "AMOSKYS_SESSION_IDLE_TIMEOUT_HOURS",
         _ => return None,
     };
@@ -352,16 +417,41 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
             );
         }
     }
-    if let Some(url) = &limits.storage_url
-        && !url.starts_with("memory://")
-    {
+    if limits.ipv6_prefix == 0 || limits.ipv6_prefix > 128 {
         return invalid(
-            "rate_limit.storage_url",
+            "rate_limit.ipv6_prefix",
             format!(
-                "unsupported storage {:?}: this build keeps rate limits in memory (memory://)",
-                redact_url(url)
+                "{} is outside 1..=128; 64 is the usual value",
+                limits.ipv6_prefix
             ),
         );
+    }
+    if limits.max_keys == 0 {
+        return invalid("rate_limit.max_keys", "must be at least 1");
+    }
+    if limits.redis_timeout.is_zero() {
+        return invalid("rate_limit.redis_timeout", "must be longer than zero");
+    }
+    if let Some(url) = &limits.storage_url {
+        let redis = url.starts_with("redis://") || url.starts_with("rediss://");
+        if redis && cfg!(feature = "redis") {
+            if limits.key_prefix.is_empty() {
+                return invalid(
+                    "rate_limit.key_prefix",
+                    "must not be empty, so rate-limit keys cannot collide with other data",
+                );
+            }
+        } else if !url.starts_with("memory://") {
+            let supported = if cfg!(feature = "redis") {
+                "memory:// or redis://"
+            } else {
+                "memory://; redis:// needs the redis feature"
+            };
+            return invalid(
+                "rate_limit.storage_url",
+                format!("unsupported storage {:?}: use {supported}", redact_url(url)),
+            );
+        }
     }
     Ok(())
 }
@@ -602,7 +692,8 @@ mod tests {
         for (variable, value) in [
             ("ALLOWED_ORIGINS", "https://app.example.com/path"),
             ("AMOSKYS_PUBLIC_URL", "ftp://example.org"),
-            ("RATE_LIMIT_STORAGE_URL", "redis://127.0.0.1:6379"),
+            ("RATE_LIMIT_STORAGE_URL", "memcached://127.0.0.1:11211"),
+            ("AMOSKYS_RATE_LIMIT_IPV6_PREFIX", "129"),
         ] {
             let error = from_vars(&[(variable, value)]).unwrap_err();
             match error {
@@ -677,7 +768,7 @@ mod tests {
     fn unsupported_rate_limit_storage_rejected_without_password() {
         let error = from_vars(&[(
             "RATE_LIMIT_STORAGE_URL",
-            "redis://user:hunter2@localhost:6379/0",
+            "memcached://user:hunter2@localhost:11211/0",
         )])
         .unwrap_err();
         assert!(!error.to_string().contains("hunter2"));

@@ -1,57 +1,57 @@
-//! [`MemoryRateLimiter`]: the rules and counters, usable without HTTP.
+//! [`MemoryRateLimiter`]: the rules and counters in process memory, usable without HTTP.
 
 use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::NoOpMiddleware;
-use governor::state::keyed::DashMapStateStore;
-use governor::{Quota, RateLimiter};
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use governor::clock::{Clock, DefaultClock, Reference};
 use http::Method;
 
 use super::key::ClientKey;
+use super::rules::{MAX_QUOTAS_PER_RULE, RuleId, Rules, decide};
 use crate::config::{ConfigError, RateLimitConfig, RateQuota};
 
-type KeyedLimiter<C> =
-    RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+/// The theoretical arrival times of every quota of one (rule, client) pair, in nanoseconds
+/// since the limiter was built. Unused slots stay 0.
+type Tats = [u64; MAX_QUOTAS_PER_RULE];
 
-/// The rule a request falls under, resolved once per request by
-/// [`MemoryRateLimiter::rule_for`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RuleId(u32);
+/// The least time between two sweeps that a full map triggers, in nanoseconds: one second.
+const FULL_SWEEP_SPACING_NANOS: u64 = 1_000_000_000;
 
-impl RuleId {
-    /// The default rule, for every request that no route rule matches.
-    pub const DEFAULT: Self = Self(u32::MAX);
-}
-
-/// One quota of a rule, with its counters.
-struct QuotaLimiter<C: Clock> {
-    quota: RateQuota,
-    limiter: KeyedLimiter<C>,
-}
-
-/// A route rule with its counters.
-struct RouteLimiter<C: Clock> {
-    method: Option<Method>,
-    path: Box<str>,
-    quotas: Box<[QuotaLimiter<C>]>,
-}
-
-/// The in-memory rate limiter: route rules, default quotas and one `governor` keyed limiter per
-/// quota.
+/// The in-memory rate limiter: route rules, default quotas and one record per (rule, client)
+/// pair that holds the state of all the rule's quotas.
 ///
 /// [`RateLimitLayer`](super::RateLimitLayer) wraps it for HTTP; use it directly to limit work
 /// that does not arrive as a request. The module documentation describes the quota model.
 /// State lives in this process only, so several processes behind a load balancer each count
-/// separately.
+/// separately; the `redis` feature shares counters between them.
+///
+/// Each check locks one shard of a sharded map, decides every quota of the rule together and
+/// allocates nothing when the pair already has a record.
+///
+/// # Memory
 ///
 /// Call [`MemoryRateLimiter::retain_recent`] periodically, for example once a minute: every
-/// client address that was ever seen keeps an entry until then.
+/// pair keeps its record until then. The map never holds more than
+/// [`RateLimitConfig::max_keys`] records. When it is full, a new pair first triggers a sweep of
+/// idle records (at most one per second); if the map is still full, the request is counted
+/// against one overflow record per rule, shared by every client that found no room. A flood
+/// of new addresses therefore throttles itself and other new clients, but never passes
+/// unchecked, and clients that already have a record keep their own counters.
 pub struct MemoryRateLimiter<C: Clock = DefaultClock> {
-    enabled: bool,
-    routes: Box<[RouteLimiter<C>]>,
-    default_quotas: Box<[QuotaLimiter<C>]>,
+    rules: Rules,
+    records: DashMap<(RuleId, ClientKey), Tats>,
+    /// The number of records, kept beside the map so that a check need not lock every shard.
+    record_count: AtomicUsize,
+    max_keys: usize,
+    /// One record per rule, in the order of [`Rules::iter`], for pairs that found the map full.
+    overflow: Box<[Mutex<Tats>]>,
+    last_full_sweep: AtomicU64,
+    clock: C,
+    start: C::Instant,
 }
 
 impl MemoryRateLimiter<DefaultClock> {
@@ -60,17 +60,16 @@ impl MemoryRateLimiter<DefaultClock> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] when a quota has a period shorter than one nanosecond per
-    /// request or longer than 584 years, a route has no quota or a path does not start with `/`, or `storage_url` names a store
-    /// other than `memory://`.
+    /// request or longer than 584 years, a rule has more than
+    /// [`MAX_QUOTAS_PER_RULE`](super::MAX_QUOTAS_PER_RULE) quotas, a route has no quota or a
+    /// path does not start with `/`, `max_keys` is 0, or `storage_url` names a store other
+    /// than `memory://`.
     pub fn new(config: &RateLimitConfig) -> Result<Self, ConfigError> {
         Self::with_clock(config, DefaultClock::default())
     }
 }
 
-impl<C> MemoryRateLimiter<C>
-where
-    C: Clock + Clone,
-{
+impl<C: Clock> MemoryRateLimiter<C> {
     /// Builds the limiter from `config` with `clock`, such as governor's `FakeRelativeClock` in
     /// tests.
     ///
@@ -88,53 +87,33 @@ where
                     .to_owned(),
             });
         }
-        if !config.enabled {
-            return Ok(Self {
-                enabled: false,
-                routes: Box::default(),
-                default_quotas: Box::default(),
-            });
-        }
+        Self::from_rules(Rules::new(config)?, config.max_keys, clock)
+    }
 
-        let default_quotas = build_quotas(&config.default_quotas, &clock)?;
-        let mut routes = Vec::with_capacity(config.routes.len());
-        for rule in &config.routes {
-            if !rule.path.starts_with('/') {
-                return Err(ConfigError::Invalid {
-                    setting: "rate_limit.routes",
-                    reason: format!("path {:?} must start with /", rule.path),
-                });
-            }
-            if rule.quotas.is_empty() {
-                return Err(ConfigError::Invalid {
-                    setting: "rate_limit.routes",
-                    reason: format!("route {:?} has no quota", rule.path),
-                });
-            }
-            routes.push(RouteLimiter {
-                method: rule.method.clone(),
-                path: rule.path.as_str().into(),
-                quotas: build_quotas(&rule.quotas, &clock)?,
-            });
-        }
-        if u32::try_from(routes.len()).is_err() {
+    pub(crate) fn from_rules(rules: Rules, max_keys: usize, clock: C) -> Result<Self, ConfigError> {
+        if max_keys == 0 {
             return Err(ConfigError::Invalid {
-                setting: "rate_limit.routes",
-                reason: format!("{} route rules is more than u32::MAX", routes.len()),
+                setting: "rate_limit.max_keys",
+                reason: "must be at least 1".to_owned(),
             });
         }
+        let overflow = rules.iter().map(|_| Mutex::new(Tats::default())).collect();
+        let start = clock.now();
         Ok(Self {
-            enabled: true,
-            routes: routes.into_boxed_slice(),
-            default_quotas,
+            rules,
+            records: DashMap::new(),
+            record_count: AtomicUsize::new(0),
+            max_keys,
+            overflow,
+            last_full_sweep: AtomicU64::new(0),
+            clock,
+            start,
         })
     }
-}
 
-impl<C: Clock> MemoryRateLimiter<C> {
     /// Returns whether the limiter limits anything; `false` when the configuration disabled it.
     pub fn is_enabled(&self) -> bool {
-        self.enabled
+        self.rules.enabled
     }
 
     /// Finds the rule of a request. That is the first route rule, in configuration order, whose
@@ -145,145 +124,136 @@ impl<C: Clock> MemoryRateLimiter<C> {
     /// for `/api/auth/login`. Such requests still count against the default quotas, which every
     /// unmatched path shares, so rewriting a path never yields fresh counters.
     pub fn rule_for(&self, method: &Method, path: &str) -> RuleId {
-        let position = self.routes.iter().position(|rule| {
-            *rule.path == *path && rule.method.as_ref().is_none_or(|only| only == method)
-        });
-        match position {
-            // `with_clock` rejects more than u32::MAX rules, so the index fits.
-            Some(index) => RuleId(index as u32),
-            None => RuleId::DEFAULT,
-        }
+        self.rules.rule_for(method, path)
     }
 
     /// Returns the path of a route rule, or `None` for the default rule.
     pub fn rule_path(&self, rule: RuleId) -> Option<&str> {
-        self.route(rule).map(|route| &*route.path)
+        self.rules.path(rule)
     }
 
-    /// Returns the quotas of `rule`, in the order they are checked.
+    /// Returns the quotas of `rule`, shortest period first.
     pub fn quotas(&self, rule: RuleId) -> impl Iterator<Item = RateQuota> + '_ {
-        self.quota_limiters(rule).iter().map(|quota| quota.quota)
+        self.rules.get(rule).quotas.iter().copied()
     }
 
     /// Counts one request of `key` under `rule`.
     ///
-    /// Returns `Ok(())` when every quota of the rule admits the request, else the time after
-    /// which a retry can pass the quota that rejected it. A [`RuleId`] from another limiter
-    /// falls back to the default rule.
+    /// Returns `Ok(())` when every quota of the rule admits the request, which then counts
+    /// against all of them. Otherwise the request counts against none, and the error is the
+    /// time after which every quota admits a retry. A [`RuleId`] from another limiter falls
+    /// back to the default rule.
     ///
     /// # Errors
     ///
     /// The wait, when a quota rejects the request.
     pub fn check(&self, rule: RuleId, key: ClientKey) -> Result<(), Duration> {
-        // NOTE: the quotas are separate governor limiters, so the check is not all-or-nothing.
-        // When a later quota rejects, the earlier ones have already counted the request.
-        // `with_clock` sorts the shortest period first, so what is counted in vain lands on
-        // the quota that refills fastest, and the check stops at the first rejection so that
-        // a flood of rejected requests does not drain the longer quotas. The wait is that
-        // quota's, so a retry after it may still meet a later quota's rejection. An atomic
-        // check of all quotas needs a store that updates them together.
-        for quota in self.quota_limiters(rule) {
-            if let Err(not_until) = quota.limiter.check_key(&key) {
-                return Err(not_until.wait_time_from(quota.limiter.clock().now()));
+        let gcra = &*self.rules.get(rule).gcra;
+        let now = self.now_nanos();
+        let outcome = match self.records.entry((rule, key)) {
+            Entry::Occupied(mut record) => decide(gcra, record.get_mut(), now),
+            Entry::Vacant(vacant) => {
+                if self.record_count.load(Ordering::Relaxed) < self.max_keys {
+                    let mut tats = Tats::default();
+                    let outcome = decide(gcra, &mut tats, now);
+                    vacant.insert(tats);
+                    self.record_count.fetch_add(1, Ordering::Relaxed);
+                    outcome
+                } else {
+                    drop(vacant);
+                    return self.check_when_full(rule, key, now);
+                }
             }
+        };
+        outcome.map_err(Duration::from_nanos)
+    }
+
+    /// Handles a new pair while the map is full: sweeps idle records if none was swept in the
+    /// last second, then inserts the pair if that made room, else counts the request against
+    /// the rule's overflow record.
+    #[cold]
+    fn check_when_full(&self, rule: RuleId, key: ClientKey, now: u64) -> Result<(), Duration> {
+        let last = self.last_full_sweep.load(Ordering::Relaxed);
+        if (now >= last.saturating_add(FULL_SWEEP_SPACING_NANOS) || last == 0)
+            && self
+                .last_full_sweep
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.retain_recent();
         }
-        Ok(())
-    }
-
-    /// Drops the counters of clients whose quotas are full again, then shrinks the maps.
-    ///
-    /// A dropped client is indistinguishable from one never seen, so this changes no decision.
-    /// Call it periodically, for example once a minute from a background task: without it,
-    /// every distinct client address stays in memory, which a flood of addresses can exploit.
-    /// It locks each map shard in turn, briefly delaying requests that hash to that shard.
-    pub fn retain_recent(&self) {
-        for quota in self.all_quota_limiters() {
-            quota.limiter.retain_recent();
-            quota.limiter.shrink_to_fit();
+        let gcra = &*self.rules.get(rule).gcra;
+        if self.record_count.load(Ordering::Relaxed) < self.max_keys {
+            let mut record = self.records.entry((rule, key)).or_insert_with(|| {
+                self.record_count.fetch_add(1, Ordering::Relaxed);
+                Tats::default()
+            });
+            return decide(gcra, record.value_mut(), now).map_err(Duration::from_nanos);
         }
-    }
-
-    /// Returns the number of counters held, one per client and quota it was counted against.
-    pub fn key_count(&self) -> usize {
-        self.all_quota_limiters()
-            .map(|quota| quota.limiter.len())
-            .sum()
-    }
-
-    fn route(&self, rule: RuleId) -> Option<&RouteLimiter<C>> {
-        self.routes.get(rule.0 as usize)
-    }
-
-    fn quota_limiters(&self, rule: RuleId) -> &[QuotaLimiter<C>] {
-        self.route(rule)
-            .map_or(&self.default_quotas, |route| &route.quotas)
-    }
-
-    fn all_quota_limiters(&self) -> impl Iterator<Item = &QuotaLimiter<C>> {
-        self.routes
+        tracing::warn!(
+            rule = self.rules.path(rule).unwrap_or("default"),
+            max_keys = self.max_keys,
+            "rate-limit map is full; counting a new client against the shared overflow record"
+        );
+        let index = self
+            .rules
             .iter()
-            .flat_map(|route| route.quotas.iter())
-            .chain(self.default_quotas.iter())
+            .position(|(id, _)| id == rule)
+            .unwrap_or(self.overflow.len() - 1);
+        let mut tats = self.overflow[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        decide(gcra, &mut tats[..], now).map_err(Duration::from_nanos)
+    }
+
+    /// Drops the records of pairs whose quotas are all full again, then shrinks the map.
+    ///
+    /// A dropped pair is indistinguishable from one never seen, so this changes no decision.
+    /// Call it periodically, for example once a minute from a background task: without it,
+    /// every distinct client address keeps a record until the map reaches `max_keys`. It locks
+    /// each map shard in turn, briefly delaying requests that hash to that shard.
+    pub fn retain_recent(&self) {
+        let now = self.now_nanos();
+        let removed = AtomicUsize::new(0);
+        self.records.retain(|_, tats| {
+            let busy = tats.iter().any(|tat| *tat > now);
+            if !busy {
+                removed.fetch_add(1, Ordering::Relaxed);
+            }
+            busy
+        });
+        self.record_count
+            .fetch_sub(removed.into_inner(), Ordering::Relaxed);
+        self.records.shrink_to_fit();
+    }
+
+    /// Returns the number of records held, one per (rule, client) pair seen since its quotas
+    /// were last full.
+    pub fn key_count(&self) -> usize {
+        self.record_count.load(Ordering::Relaxed)
+    }
+
+    /// Returns the largest number of records the map holds.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
+    pub(crate) fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        self.clock.now().duration_since(self.start).as_u64()
     }
 }
 
 impl<C: Clock> fmt::Debug for MemoryRateLimiter<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let routes: Vec<_> = self
-            .routes
-            .iter()
-            .map(|route| (route.method.as_ref(), &*route.path, route.quotas.len()))
-            .collect();
         f.debug_struct("MemoryRateLimiter")
-            .field("enabled", &self.enabled)
-            .field("routes", &routes)
-            .field("default_quotas", &self.default_quotas.len())
+            .field("rules", &self.rules)
             .field("key_count", &self.key_count())
+            .field("max_keys", &self.max_keys)
             .finish()
     }
-}
-
-/// Builds one keyed limiter per quota, shortest period first.
-fn build_quotas<C: Clock + Clone>(
-    quotas: &[RateQuota],
-    clock: &C,
-) -> Result<Box<[QuotaLimiter<C>]>, ConfigError> {
-    let mut sorted = quotas.to_vec();
-    sorted.sort_by_key(|quota| (quota.period, quota.count));
-    sorted
-        .into_iter()
-        .map(|quota| {
-            Ok(QuotaLimiter {
-                quota,
-                limiter: RateLimiter::dashmap_with_clock(governor_quota(quota)?, clock.clone()),
-            })
-        })
-        .collect()
-}
-
-/// Converts a quota to GCRA parameters: a burst of `count`, then one request per
-/// `period / count`.
-///
-/// The interval is rounded up to whole nanoseconds, so `count` intervals never add up to less
-/// than `period` and no span of one `period` admits more than `2 × count − 1` requests.
-fn governor_quota(quota: RateQuota) -> Result<Quota, ConfigError> {
-    let period_nanos = quota.period.as_nanos();
-    let count = u128::from(quota.count.get());
-    if period_nanos < count {
-        return Err(ConfigError::Invalid {
-            setting: "rate_limit",
-            reason: format!(
-                "quota {quota} has a period shorter than one nanosecond per request; \
-                 use a longer period or a smaller count"
-            ),
-        });
-    }
-    let interval =
-        u64::try_from(period_nanos.div_ceil(count)).map_err(|_| ConfigError::Invalid {
-            setting: "rate_limit",
-            reason: format!("quota {quota} has a period longer than 584 years"),
-        })?;
-    let governor_quota = Quota::with_period(Duration::from_nanos(interval))
-        .expect("the interval is at least one nanosecond");
-    Ok(governor_quota.allow_burst(quota.count))
 }

@@ -93,16 +93,23 @@
 //! Rejections are logged at debug level with the route and the client address, passes at
 //! trace level.
 
+mod future;
 mod key;
 mod layer;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod rules;
 mod service;
 
 #[cfg(test)]
 mod tests;
 
+pub use self::future::ResponseFuture;
 pub use self::key::{ClientKey, Ipv6Prefix};
-pub use self::layer::RateLimitLayer;
-pub use self::memory::{MemoryRateLimiter, RuleId};
+pub use self::layer::{CheckError, RateLimitLayer};
+pub use self::memory::MemoryRateLimiter;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisCheckError, RedisRateLimiter};
+pub use self::rules::{MAX_QUOTAS_PER_RULE, RuleId};
 pub use self::service::RateLimit;
-pub use crate::future::ResponseFuture;

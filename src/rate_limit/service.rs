@@ -5,17 +5,25 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use http::{Request, Response};
 use tower_service::Service;
 
+use super::future::ResponseFuture;
+#[cfg(feature = "redis")]
+use super::future::Verdict;
 use super::key::{ClientKey, Ipv6Prefix};
-use super::layer::Shared;
+#[cfg(feature = "redis")]
+use super::layer::CheckError;
+use super::layer::{Backend, Shared};
+use super::rules::{RuleId, Rules};
 use crate::body::ResponseBody;
 use crate::client_ip::client_ip;
+#[cfg(feature = "redis")]
+use crate::config::RateLimitFailureMode;
 use crate::error::{AuthError, retry_after_secs};
-use crate::future::ResponseFuture;
 
 /// A service that counts each request against its client's quotas and responds with 429 and
 /// the JSON error body when one is exhausted.
@@ -91,7 +99,7 @@ impl<S: fmt::Debug, C: Clock> fmt::Debug for RateLimit<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimit")
             .field("inner", &self.inner)
-            .field("limiter", &self.shared.limiter)
+            .field("backend", &self.shared.backend)
             .field("ipv6_prefix", &self.ipv6_prefix.bits())
             .finish()
     }
@@ -99,48 +107,149 @@ impl<S: fmt::Debug, C: Clock> fmt::Debug for RateLimit<S, C> {
 
 impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S, C>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    C: Clock,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    C: Clock + Send + Sync + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S, Request<ReqBody>, S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if !self.shared.limiter.is_enabled() {
+        let rules = self.shared.rules();
+        if !rules.enabled {
             return ResponseFuture::inner(self.inner.call(request));
         }
 
         let ip = self.resolve_client(&request);
         let key = ClientKey::from_optional(ip, self.ipv6_prefix);
-        let limiter = &self.shared.limiter;
-        let rule = limiter.rule_for(request.method(), request.uri().path());
+        let rule = rules.rule_for(request.method(), request.uri().path());
 
-        match limiter.check(rule, key) {
-            Ok(()) => {
-                tracing::trace!(
-                    path = request.uri().path(),
-                    client = %ClientDisplay(ip),
-                    "rate limit passed"
-                );
-                ResponseFuture::inner(self.inner.call(request))
+        match &self.shared.backend {
+            Backend::Memory(limiter) => match limiter.check(rule, key) {
+                Ok(()) => {
+                    tracing::trace!(
+                        path = request.uri().path(),
+                        client = %ClientDisplay(ip),
+                        "rate limit passed"
+                    );
+                    ResponseFuture::inner(self.inner.call(request))
+                }
+                Err(wait) => {
+                    let error = log_exceeded(rules, rule, &request, ip, wait);
+                    ResponseFuture::rejected(error.to_layer_response())
+                }
+            },
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => {
+                let shared = Arc::clone(&self.shared);
+                let method = request.method().clone();
+                let path = request.uri().path().to_owned();
+                let check = Box::pin(async move {
+                    let outcome = shared.check(rule, key).await;
+                    shared.verdict(outcome, rule, &method, &path, ip)
+                });
+                // The clone stays for the next call; the service that was polled ready serves
+                // this request.
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::checking(check, ready, request)
             }
-            Err(wait) => {
+        }
+    }
+}
+
+/// Logs a rejection and returns its error.
+fn log_exceeded<B>(
+    rules: &Rules,
+    rule: RuleId,
+    request: &Request<B>,
+    ip: Option<IpAddr>,
+    wait: Duration,
+) -> AuthError {
+    let retry_after_secs = retry_after_secs(wait);
+    tracing::debug!(
+        method = %request.method(),
+        path = request.uri().path(),
+        rule = rules.path(rule).unwrap_or("default"),
+        client = %ClientDisplay(ip),
+        retry_after_secs,
+        "rate limit exceeded"
+    );
+    AuthError::RateLimited { retry_after_secs }
+}
+
+#[cfg(feature = "redis")]
+impl<C: Clock> Shared<C> {
+    /// Turns the outcome of a remote check into a verdict, logging it, and applies the
+    /// failure mode when the backend could not decide.
+    ///
+    /// Every failure is logged at debug level; at error level the 1st, 2nd, 4th, 8th...
+    /// failure in a row is logged with the running count, so an outage is visible without a
+    /// line per request. The client address is logged, never a cookie, token or key.
+    fn verdict(
+        &self,
+        outcome: Result<(), CheckError>,
+        rule: RuleId,
+        method: &http::Method,
+        path: &str,
+        ip: Option<IpAddr>,
+    ) -> Verdict {
+        let rule_path = self.rules().path(rule).unwrap_or("default");
+        match outcome {
+            Ok(()) | Err(CheckError::Exceeded { .. }) => {
+                let failures = self.backend_failures.swap(0, Ordering::Relaxed);
+                if failures > 0 {
+                    tracing::warn!(failures, "rate-limit backend recovered");
+                }
+            }
+            Err(CheckError::Unavailable { .. }) => {}
+        }
+        match outcome {
+            Ok(()) => {
+                tracing::trace!(path, client = %ClientDisplay(ip), "rate limit passed");
+                Verdict::Pass
+            }
+            Err(CheckError::Exceeded { wait }) => {
                 let retry_after_secs = retry_after_secs(wait);
                 tracing::debug!(
-                    method = %request.method(),
-                    path = request.uri().path(),
-                    rule = limiter.rule_path(rule).unwrap_or("default"),
+                    %method,
+                    path,
+                    rule = rule_path,
                     client = %ClientDisplay(ip),
                     retry_after_secs,
                     "rate limit exceeded"
                 );
-                let error = AuthError::RateLimited { retry_after_secs };
-                ResponseFuture::rejected(error.to_layer_response())
+                Verdict::Reject(AuthError::RateLimited { retry_after_secs })
+            }
+            Err(CheckError::Unavailable { source }) => {
+                let failures = self.backend_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                let fail_open = self.failure_mode == RateLimitFailureMode::Open;
+                let action = if fail_open {
+                    "request passed unlimited (failure mode open)"
+                } else {
+                    "request rejected with 503 (failure mode closed)"
+                };
+                tracing::debug!(%method, path, rule = rule_path, error = %source, action);
+                if failures.is_power_of_two() {
+                    tracing::error!(
+                        %method,
+                        path,
+                        rule = rule_path,
+                        failures,
+                        error = %source,
+                        action,
+                        "rate-limit backend failed"
+                    );
+                }
+                if fail_open {
+                    Verdict::Pass
+                } else {
+                    Verdict::Reject(AuthError::unavailable(source))
+                }
             }
         }
     }

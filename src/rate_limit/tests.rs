@@ -35,7 +35,7 @@ fn config() -> RateLimitConfig {
                 vec![RateQuota::per_minute(count(1))],
             ),
         ],
-        storage_url: None,
+        ..RateLimitConfig::default()
     }
 }
 
@@ -572,7 +572,14 @@ async fn rejected_requests_spare_longer_quotas() {
     let periods: Vec<Duration> = harness
         .layer
         .limiter()
-        .quotas(harness.layer.limiter().rule_for(&Method::POST, LOGIN))
+        .unwrap()
+        .quotas(
+            harness
+                .layer
+                .limiter()
+                .unwrap()
+                .rule_for(&Method::POST, LOGIN),
+        )
         .map(|quota| quota.period)
         .collect();
     assert_eq!(
@@ -600,7 +607,7 @@ async fn rejected_requests_spare_longer_quotas() {
 #[tokio::test]
 async fn retain_recent_drops_idle_clients() {
     let harness = Harness::new(&config());
-    let limiter = harness.layer.limiter();
+    let limiter = harness.layer.limiter().unwrap();
     let rule = limiter.rule_for(&Method::POST, LOGIN);
     for n in 0..100_000_u32 {
         let ip = IpAddr::V4(Ipv4Addr::from_bits(0x0a00_0000 + n));
@@ -644,8 +651,10 @@ async fn retain_recent_keeps_limited_clients() {
 #[test]
 fn external_storage_rejected() {
     let mut config = config();
-    config.storage_url = Some("redis://127.0.0.1:6379/0".to_owned());
+    config.storage_url = Some("memcached://127.0.0.1:11211/0".to_owned());
     assert!(RateLimitLayer::new(&config).is_err());
+    config.storage_url = Some("redis://127.0.0.1:6379/0".to_owned());
+    assert!(MemoryRateLimiter::new(&config).is_err());
     config.storage_url = Some("memory://".to_owned());
     assert!(RateLimitLayer::new(&config).is_ok());
 }

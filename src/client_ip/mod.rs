@@ -1,9 +1,19 @@
 //! The client address of a request, shared by rate limiting, session binding and the audit
 //! trail so that all three agree on who a client is.
+//!
+//! By default the client is the TCP peer, and `X-Forwarded-For`, `Forwarded` and
+//! `X-Forwarded-Proto` are ignored, because any client can send them. Behind reverse proxies,
+//! list them in [`ClientIpConfig::trusted_proxies`](crate::config::ClientIpConfig) and put
+//! [`ClientIpLayer`] outermost (the stack of [`Auth::layer`](crate::Auth::layer) does); it
+//! reads the forwarding chain from trusted peers only, as [`ClientResolver`] describes.
+
+mod proxy;
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::{Extensions, Request};
+
+pub use self::proxy::{ClientIpLayer, ClientResolver, ForwardedHeader, IpNet, ResolveClient};
 
 /// The address of the TCP peer, inserted into request extensions by the server loop.
 ///
@@ -29,6 +39,11 @@ pub fn client_ip_from_extensions(extensions: &Extensions) -> Option<IpAddr> {
     if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
         return Some(*ip);
     }
+    peer_ip(extensions)
+}
+
+/// Returns the canonical TCP peer address recorded in `extensions`, ignoring [`ClientIp`].
+pub(crate) fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
     if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
         return Some(canonical_ip(addr.ip()));
     }
