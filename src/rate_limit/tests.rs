@@ -710,3 +710,8 @@ async fn poll_ready_delegates_to_inner() {
     let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
     assert!(ready.is_ok());
 }
+
+mod backends;
+#[cfg(feature = "redis")]
+mod redis;
+mod shared_suite;
