@@ -12,7 +12,10 @@ fn suite_config() -> RateLimitConfig {
     let mut config = config();
     config.routes.push(RouteRule::new(
         TWO_QUOTAS,
-        vec![RateQuota::per_hour(count(3)), RateQuota::per_minute(count(2))],
+        vec![
+            RateQuota::per_hour(count(3)),
+            RateQuota::per_minute(count(2)),
+        ],
     ));
     config
 }
@@ -28,7 +31,11 @@ async fn nth_passes_next_waits_exactly(kind: Kind) {
         return;
     };
     for n in 1..=5 {
-        assert_eq!(subject.check(LOGIN, "192.0.2.1").await, Ok(()), "request {n}");
+        assert_eq!(
+            subject.check(LOGIN, "192.0.2.1").await,
+            Ok(()),
+            "request {n}"
+        );
     }
     assert_eq!(
         subject.check(LOGIN, "192.0.2.1").await,
@@ -82,7 +89,11 @@ async fn multi_quota_all_or_nothing(kind: Kind) {
         );
     }
     subject.advance(Duration::from_secs(30));
-    assert_eq!(subject.check(TWO_QUOTAS, ip).await, Ok(()), "third of the hour");
+    assert_eq!(
+        subject.check(TWO_QUOTAS, ip).await,
+        Ok(()),
+        "third of the hour"
+    );
 
     // Now the hour quota is exhausted: the next cell is free at 1,200 s, 1,140 s from now,
     // while the minute quota has room. Rejections by the hour quota must not drain it.
@@ -112,16 +123,25 @@ async fn keys_independent_per_rule_and_client(kind: Kind) {
         assert_eq!(subject.check(LOGIN, "192.0.2.1").await, Ok(()));
     }
     assert!(subject.check(LOGIN, "192.0.2.1").await.is_err());
-    assert_eq!(subject.check(LOGIN, "192.0.2.2").await, Ok(()), "other client");
     assert_eq!(
-        subject.check("/api/auth/forgot-password", "192.0.2.1").await,
+        subject.check(LOGIN, "192.0.2.2").await,
+        Ok(()),
+        "other client"
+    );
+    assert_eq!(
+        subject
+            .check("/api/auth/forgot-password", "192.0.2.1")
+            .await,
         Ok(()),
         "other rule"
     );
     for path in ["/a", "/b", "/c"] {
         assert_eq!(subject.check(path, "192.0.2.1").await, Ok(()), "{path}");
     }
-    assert!(subject.check("/d", "192.0.2.1").await.is_err(), "default shared");
+    assert!(
+        subject.check("/d", "192.0.2.1").await.is_err(),
+        "default shared"
+    );
     subject.finish().await;
 }
 
@@ -135,8 +155,15 @@ async fn address_variants_share_counter(kind: Kind) {
     }
     assert_eq!(subject.check(LOGIN, "2001:db8:0:0:1:2:3:4").await, Ok(()));
     assert_eq!(subject.check(LOGIN, "2001:db8::2").await, Ok(()));
-    assert!(subject.check(LOGIN, "2001:db8::3").await.is_err(), "6th in the /64");
-    assert_eq!(subject.check(LOGIN, "2001:db8:0:1::1").await, Ok(()), "next /64");
+    assert!(
+        subject.check(LOGIN, "2001:db8::3").await.is_err(),
+        "6th in the /64"
+    );
+    assert_eq!(
+        subject.check(LOGIN, "2001:db8:0:1::1").await,
+        Ok(()),
+        "next /64"
+    );
 
     for _ in 0..5 {
         assert_eq!(subject.check(LOGIN, "192.0.2.1").await, Ok(()));
