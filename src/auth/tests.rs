@@ -325,3 +325,5 @@ async fn login_replaces_existing_session() {
     .await;
     assert_eq!(new.status, StatusCode::OK);
 }
+
+mod proxy;

@@ -8,6 +8,8 @@
 //! reads the forwarding chain from trusted peers only, as [`ClientResolver`] describes.
 
 mod proxy;
+#[cfg(test)]
+mod proxy_tests;
 
 use std::net::{IpAddr, SocketAddr};
 

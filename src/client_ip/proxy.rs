@@ -228,7 +228,7 @@ fn parse_node(node: &str) -> Option<IpAddr> {
 }
 
 fn is_port(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 5 && text.bytes().all(|byte| byte.is_ascii_digit())
+    text.bytes().all(|byte| byte.is_ascii_digit()) && text.parse::<u16>().is_ok()
 }
 
 /// A tower layer that resolves the client behind trusted proxies once per request and

@@ -711,6 +711,168 @@ async fn poll_ready_delegates_to_inner() {
     assert!(ready.is_ok());
 }
 
+#[tokio::test]
+async fn ipv6_prefix_setting_groups_rotation() {
+    // Addresses that differ only after the first `bits` bits: the 6th within the prefix is
+    // rejected, for every prefix length.
+    let cases = [
+        (
+            48,
+            [
+                "2001:db8:aa:1::1",
+                "2001:db8:aa:ff::2",
+                "2001:db8:aa:1234::3",
+            ],
+        ),
+        (
+            56,
+            [
+                "2001:db8:aa:bb01::1",
+                "2001:db8:aa:bbff::2",
+                "2001:db8:aa:bb42::3",
+            ],
+        ),
+        (
+            64,
+            [
+                "2001:db8:aa:bb::1",
+                "2001:db8:aa:bb::2",
+                "2001:db8:aa:bb:1:2:3:4",
+            ],
+        ),
+        (
+            128,
+            ["2001:db8::1", "2001:0db8:0:0:0:0:0:1", "2001:db8:0::1"],
+        ),
+    ];
+    for (bits, addresses) in cases {
+        let config = RateLimitConfig {
+            ipv6_prefix: bits,
+            ..config()
+        };
+        let harness = Harness::new(&config);
+        for n in 0..5 {
+            let peer = addresses[n % addresses.len()];
+            assert_eq!(
+                harness.login(peer).await,
+                StatusCode::OK,
+                "/{bits} request {n}"
+            );
+        }
+        assert_eq!(
+            harness.login(addresses[0]).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "/{bits}"
+        );
+        // An address outside the prefix has its own counter.
+        assert_eq!(
+            harness.login("2001:db8:bb::1").await,
+            StatusCode::OK,
+            "/{bits}"
+        );
+    }
+    assert!(
+        RateLimitLayer::new(&RateLimitConfig {
+            ipv6_prefix: 0,
+            ..config()
+        })
+        .is_err()
+    );
+    assert!(
+        RateLimitLayer::new(&RateLimitConfig {
+            ipv6_prefix: 129,
+            ..config()
+        })
+        .is_err()
+    );
+}
+
+#[tokio::test]
+async fn flood_of_addresses_stays_under_cap() {
+    const CAP: usize = 10_000;
+    let config = RateLimitConfig {
+        max_keys: CAP,
+        ..config()
+    };
+    let harness = Harness::new(&config);
+    let limiter = harness.layer.limiter().unwrap();
+    let rule = limiter.rule_for(&Method::POST, LOGIN);
+    let mut rejected = 0;
+    for n in 0..100_000_u32 {
+        let ip = IpAddr::V4(Ipv4Addr::from_bits(0x0a00_0000 + n));
+        if limiter
+            .check(rule, ClientKey::new(ip, Ipv6Prefix::DEFAULT))
+            .is_err()
+        {
+            rejected += 1;
+        }
+        assert!(
+            limiter.key_count() <= CAP,
+            "after {n}: {}",
+            limiter.key_count()
+        );
+    }
+    // The first CAP addresses got records; the other 90,000 shared one overflow record of
+    // 5 per minute, so all but 5 of them were rejected rather than passed unchecked.
+    assert_eq!(limiter.key_count(), CAP);
+    assert_eq!(rejected, 90_000 - 5);
+
+    // A client with a record keeps its own counter during the flood.
+    let known = ClientKey::new("10.0.0.1".parse().unwrap(), Ipv6Prefix::DEFAULT);
+    assert!(limiter.check(rule, known).is_ok());
+
+    // Once every record is idle, the periodic cleanup empties the map and new clients get
+    // records again.
+    harness.advance(Duration::from_secs(120));
+    harness.layer.retain_recent();
+    assert_eq!(limiter.key_count(), 0);
+    let newcomer = ClientKey::new("192.0.2.55".parse().unwrap(), Ipv6Prefix::DEFAULT);
+    assert!(limiter.check(rule, newcomer).is_ok());
+    assert_eq!(limiter.key_count(), 1);
+}
+
+#[tokio::test]
+async fn full_map_sweeps_idle_records_for_newcomers() {
+    let config = RateLimitConfig {
+        max_keys: 100,
+        ..config()
+    };
+    let harness = Harness::new(&config);
+    let limiter = harness.layer.limiter().unwrap();
+    let rule = limiter.rule_for(&Method::POST, LOGIN);
+    for n in 0..100_u32 {
+        let ip = IpAddr::V4(Ipv4Addr::from_bits(0x0a00_0000 + n));
+        assert!(
+            limiter
+                .check(rule, ClientKey::new(ip, Ipv6Prefix::DEFAULT))
+                .is_ok()
+        );
+    }
+    assert_eq!(limiter.key_count(), 100);
+    // All records are idle after 2 minutes, so a new client triggers a sweep and gets its own
+    // record without waiting for the periodic cleanup.
+    harness.advance(Duration::from_secs(120));
+    for _ in 0..5 {
+        assert!(
+            limiter
+                .check(
+                    rule,
+                    ClientKey::new("192.0.2.1".parse().unwrap(), Ipv6Prefix::DEFAULT)
+                )
+                .is_ok()
+        );
+    }
+    assert!(
+        limiter
+            .check(
+                rule,
+                ClientKey::new("192.0.2.1".parse().unwrap(), Ipv6Prefix::DEFAULT)
+            )
+            .is_err()
+    );
+    assert_eq!(limiter.key_count(), 1);
+}
+
 mod backends;
 #[cfg(feature = "redis")]
 mod redis;
