@@ -4,6 +4,10 @@
 //! 10^9, one cell per nanosecond), so it measures the allow path. The deny quota is 5 per
 //! minute, so every request after the fifth measures the deny path. Run with
 //! `cargo bench --bench rate_limit -- --warm-up-time 1 --measurement-time 3`.
+//!
+//! With the `redis` feature and `REDIS_URL` set, the `redis` group measures checks against
+//! that server from 1 and from 32 concurrent callers on one multiplexed connection; each
+//! iteration is one check, so the time per iteration is the inverse of the throughput.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -212,9 +216,73 @@ fn short_run() -> Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
+#[cfg(feature = "redis")]
+fn redis_checks(c: &mut Criterion) {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        eprintln!("redis group skipped: REDIS_URL is unset");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let prefix = format!("amoskys-bench:{}:", std::process::id());
+    let config = RateLimitConfig {
+        storage_url: Some(url),
+        key_prefix: prefix,
+        ..config(allow_quota())
+    };
+    let layer = RateLimitLayer::new(&config).unwrap();
+    let rule = layer.rule_for(&Method::POST, LOGIN);
+    let keys: Arc<Vec<ClientKey>> = Arc::new(
+        addresses(MANY_KEYS)
+            .into_iter()
+            .map(|ip| layer.client_key(Some(ip)))
+            .collect(),
+    );
+    runtime.block_on(layer.check(rule, keys[0])).unwrap();
+
+    let mut group = c.benchmark_group("redis");
+    for callers in [1_u64, 32] {
+        group.bench_function(format!("check_{callers}_callers"), |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..callers)
+                        .map(|caller| {
+                            let layer = layer.clone();
+                            let keys = Arc::clone(&keys);
+                            let share = iters / callers + u64::from(caller < iters % callers);
+                            tokio::spawn(async move {
+                                for n in 0..share {
+                                    let key =
+                                        keys[((caller * 7_919 + n) % keys.len() as u64) as usize];
+                                    layer.check(rule, key).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_checks(_c: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = short_run();
-    targets = raw_governor, limiter_core, full_layer
+    targets = raw_governor, limiter_core, full_layer, redis_checks
 }
 criterion_main!(benches);

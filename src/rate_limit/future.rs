@@ -9,13 +9,18 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::service::{DraftHeaders, rejection};
 use crate::body::ResponseBody;
 use crate::error::AuthError;
 
 /// The outcome of a check that had to wait for the backend, with its logging done.
 pub(crate) enum Verdict {
     Pass,
-    Reject(AuthError),
+    Limited {
+        retry_after_secs: u64,
+        draft: Option<DraftHeaders>,
+    },
+    Unavailable(AuthError),
 }
 
 /// A check in flight against a remote backend.
@@ -94,7 +99,13 @@ where
                                 future: service.call(request),
                             }
                         }
-                        Verdict::Reject(error) => State::Rejected {
+                        Verdict::Limited {
+                            retry_after_secs,
+                            draft,
+                        } => State::Rejected {
+                            response: Some(rejection(retry_after_secs, draft)),
+                        },
+                        Verdict::Unavailable(error) => State::Rejected {
                             response: Some(error.to_layer_response()),
                         },
                     };

@@ -11,9 +11,9 @@ use super::key::{ClientKey, Ipv6Prefix};
 use super::memory::MemoryRateLimiter;
 #[cfg(feature = "redis")]
 use super::redis::RedisRateLimiter;
-use super::rules::{RuleId, Rules};
+use super::rules::{Exceeded, RuleId, Rules};
 use super::service::RateLimit;
-use crate::config::{ConfigError, RateLimitConfig, RateLimitFailureMode};
+use crate::config::{ConfigError, RateLimitConfig, RateLimitFailureMode, RateQuota};
 
 /// Where the counters live.
 pub(crate) enum Backend<C: Clock> {
@@ -41,6 +41,8 @@ pub enum CheckError {
     Exceeded {
         /// The time until a retry passes.
         wait: Duration,
+        /// The quota that needs that wait.
+        quota: RateQuota,
     },
     /// The backend could not decide (Redis unreachable, timed out or failing).
     #[error("rate-limit backend unavailable")]
@@ -251,12 +253,12 @@ impl<C: Clock> Shared<C> {
     pub(crate) async fn check(&self, rule: RuleId, key: ClientKey) -> Result<(), CheckError> {
         match &self.backend {
             Backend::Memory(limiter) => limiter
-                .check(rule, key)
-                .map_err(|wait| CheckError::Exceeded { wait }),
+                .check_quotas(rule, key)
+                .map_err(|Exceeded { wait, quota }| CheckError::Exceeded { wait, quota }),
             #[cfg(feature = "redis")]
             Backend::Redis(limiter) => match limiter.check(rule, key).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(wait)) => Err(CheckError::Exceeded { wait }),
+                Ok(Err(Exceeded { wait, quota })) => Err(CheckError::Exceeded { wait, quota }),
                 Err(error) => Err(CheckError::Unavailable {
                     source: Box::new(error),
                 }),

@@ -11,7 +11,7 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use http::Method;
 
 use super::key::ClientKey;
-use super::rules::{MAX_QUOTAS_PER_RULE, RuleId, Rules, decide};
+use super::rules::{Exceeded, MAX_QUOTAS_PER_RULE, RuleId, Rules, decide};
 use crate::config::{ConfigError, RateLimitConfig, RateQuota};
 
 /// The theoretical arrival times of every quota of one (rule, client) pair, in nanoseconds
@@ -148,6 +148,17 @@ impl<C: Clock> MemoryRateLimiter<C> {
     ///
     /// The wait, when a quota rejects the request.
     pub fn check(&self, rule: RuleId, key: ClientKey) -> Result<(), Duration> {
+        self.check_quotas(rule, key)
+            .map_err(|exceeded| exceeded.wait)
+    }
+
+    /// Counts one request like [`MemoryRateLimiter::check`], and on rejection also names the
+    /// quota that needs the longest wait.
+    ///
+    /// # Errors
+    ///
+    /// The rejection, when a quota rejects the request.
+    pub fn check_quotas(&self, rule: RuleId, key: ClientKey) -> Result<(), Exceeded> {
         let gcra = &*self.rules.get(rule).gcra;
         let now = self.now_nanos();
         let outcome = match self.records.entry((rule, key)) {
@@ -165,14 +176,14 @@ impl<C: Clock> MemoryRateLimiter<C> {
                 }
             }
         };
-        outcome.map_err(Duration::from_nanos)
+        outcome.map_err(|(wait, index)| self.rules.exceeded(rule, wait, index))
     }
 
     /// Handles a new pair while the map is full: sweeps idle records if none was swept in the
     /// last second, then inserts the pair if that made room, else counts the request against
     /// the rule's overflow record.
     #[cold]
-    fn check_when_full(&self, rule: RuleId, key: ClientKey, now: u64) -> Result<(), Duration> {
+    fn check_when_full(&self, rule: RuleId, key: ClientKey, now: u64) -> Result<(), Exceeded> {
         let last = self.last_full_sweep.load(Ordering::Relaxed);
         if (now >= last.saturating_add(FULL_SWEEP_SPACING_NANOS) || last == 0)
             && self
@@ -188,7 +199,8 @@ impl<C: Clock> MemoryRateLimiter<C> {
                 self.record_count.fetch_add(1, Ordering::Relaxed);
                 Tats::default()
             });
-            return decide(gcra, record.value_mut(), now).map_err(Duration::from_nanos);
+            return decide(gcra, record.value_mut(), now)
+                .map_err(|(wait, index)| self.rules.exceeded(rule, wait, index));
         }
         tracing::warn!(
             rule = self.rules.path(rule).unwrap_or("default"),
@@ -203,7 +215,8 @@ impl<C: Clock> MemoryRateLimiter<C> {
         let mut tats = self.overflow[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        decide(gcra, &mut tats[..], now).map_err(Duration::from_nanos)
+        decide(gcra, &mut tats[..], now)
+            .map_err(|(wait, index)| self.rules.exceeded(rule, wait, index))
     }
 
     /// Drops the records of pairs whose quotas are all full again, then shrinks the map.

@@ -1,7 +1,8 @@
-//! Rate limiting per client address and route, in process memory.
+//! Rate limiting per client address and route, in process memory or in Redis.
 //!
 //! [`RateLimitLayer`] counts every request against quotas chosen by its route and responds
-//! with `429 Too Many Requests` when one is exhausted, with `Retry-After` and the JSON body:
+//! with `429 Too Many Requests` when one is exhausted, with `Retry-After`,
+//! `Cache-Control: no-store` and the JSON body:
 //!
 //! ```json
 //! {"error": "Rate limit exceeded. Please try again later.",
@@ -20,14 +21,17 @@
 //! the request's path as this layer sees it, without percent-decoding or trailing-slash
 //! removal; see [`MemoryRateLimiter::rule_for`].
 //!
-//! A request passes only if every quota of its rule admits it. The `Retry-After` of a 429 is
-//! the wait of the quota that rejected, rounded up to whole seconds and at least 1, so a client
-//! that waits exactly that long passes that quota.
+//! A request passes only if every quota of its rule admits it, and all quotas are decided in
+//! one step: a rejected request counts against none of them, so a flood rejected by
+//! 50 per hour does not drain 200 per day. The `Retry-After` of a 429 is the longest wait of
+//! the quotas that rejected, rounded up to whole seconds and at least 1, so a client that
+//! waits exactly that long passes every quota. A rule has at most [`MAX_QUOTAS_PER_RULE`]
+//! quotas.
 //!
 //! # Quota model
 //!
 //! A quota of `count` per `period` is enforced with GCRA (the generic cell rate algorithm, as
-//! implemented by `governor`): a burst of `count` requests, refilled at one request per
+//! in `governor`): a burst of `count` requests, refilled at one request per
 //! `period / count`. It is not a fixed or sliding window. For 5 per minute this means:
 //!
 //! - 5 requests at once pass, and the 6th is rejected with `Retry-After: 12`;
@@ -37,31 +41,50 @@
 //! - over longer spans the rate converges to `count` per `period`.
 //!
 //! For 1 per minute a second request 0.4 s after the first is rejected with `Retry-After: 60`.
+//! Both backends follow this model; one test suite checks both against exact waits.
+//!
+//! # Backends
+//!
+//! With `storage_url` unset or `memory://`, counters live in process memory
+//! ([`MemoryRateLimiter`]), so several processes behind a load balancer each admit the full
+//! quota. With the `redis` feature and `RATE_LIMIT_STORAGE_URL=redis://...`, they live in
+//! Redis (`RedisRateLimiter`) and every process shares them: each check is one atomic Lua
+//! script that also sets the key's expiry, under the prefix `RATE_LIMIT_KEY_PREFIX`.
+//!
+//! When Redis cannot decide within
+//! [`redis_timeout`](crate::config::RateLimitConfig::redis_timeout) (unreachable, hung,
+//! failing), [`failure_mode`](crate::config::RateLimitConfig::failure_mode) applies. The
+//! default, closed, answers `503` with `error_code` `SERVICE_UNAVAILABLE`: an attacker who can
+//! disrupt Redis must not gain unlimited password guesses. Open passes the request unlimited.
+//! Failures are logged with the route, and the connection reconnects by itself.
 //!
 //! # Clients
 //!
-//! The client is [`client_ip`](crate::client_ip::client_ip): the TCP peer address, never a
-//! header the client controls. `X-Forwarded-For` and `Forwarded` are ignored, so forged values
-//! get no fresh quotas; behind a reverse proxy, an earlier layer that knows the proxy must
-//! insert the real client as [`ClientIp`](crate::client_ip::ClientIp), or every user shares
-//! the proxy's counters. The key is a parsed address ([`ClientKey`]): IPv4-mapped IPv6
-//! addresses count as their IPv4 address, textual variants of one address are one key, and
-//! IPv6 clients are grouped by their /64 (see [`Ipv6Prefix`]), because one host can rotate
-//! through every address of its /64.
+//! The client is [`client_ip`](crate::client_ip::client_ip): the TCP peer address, or the
+//! [`ClientIp`](crate::client_ip::ClientIp) that [`ClientIpLayer`](crate::client_ip::ClientIpLayer)
+//! resolved from a trusted proxy's forwarding header. Headers from other peers are ignored, so
+//! forged values get no fresh quotas. The key is a parsed address ([`ClientKey`]):
+//! IPv4-mapped IPv6 addresses count as their IPv4 address, textual variants of one address
+//! are one key, and IPv6 clients are grouped by a prefix
+//! ([`ipv6_prefix`](crate::config::RateLimitConfig::ipv6_prefix), /64 by default; see
+//! [`Ipv6Prefix`]), because one host can rotate through every address of its /64.
 //!
 //! A request without a client address (no [`PeerAddr`](crate::client_ip::PeerAddr) in its
 //! extensions) is counted under one shared key, [`ClientKey::Unknown`], and logged at debug
 //! level with a falling frequency. It is never answered with a 500.
 //!
-//! The layer reads the client with [`client_ip`](crate::client_ip::client_ip), like sessions
-//! and the audit trail, so all three see the same client.
+//! Sessions and the audit trail read the client with the same function, so all three see the
+//! same client.
 //!
 //! # Memory
 //!
-//! Each client seen keeps one counter per quota it was counted against, until
+//! The in-memory backend keeps one record per (rule, client) pair until
 //! [`RateLimitLayer::retain_recent`] drops those whose quotas are full again. Call it
-//! periodically, for example once a minute; without it, a flood of distinct addresses grows
-//! memory without bound.
+//! periodically, for example once a minute ([`Auth::spawn_maintenance`](crate::Auth) does, in
+//! one task for every limiter). The map never holds more than
+//! [`max_keys`](crate::config::RateLimitConfig::max_keys) records; when it is full, new
+//! clients share an overflow record per rule, described at [`MemoryRateLimiter`]. Redis keys
+//! expire by themselves.
 //!
 //! ```
 //! use std::time::Duration;
@@ -91,7 +114,7 @@
 //! # Logging
 //!
 //! Rejections are logged at debug level with the route and the client address, passes at
-//! trace level.
+//! trace level, backend failures at error level.
 
 mod future;
 mod key;
@@ -111,5 +134,5 @@ pub use self::layer::{CheckError, RateLimitLayer};
 pub use self::memory::MemoryRateLimiter;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisCheckError, RedisRateLimiter};
-pub use self::rules::{MAX_QUOTAS_PER_RULE, RuleId};
+pub use self::rules::{Exceeded, MAX_QUOTAS_PER_RULE, RuleId};
 pub use self::service::RateLimit;

@@ -10,7 +10,7 @@ use redis::{Client, Script};
 use tokio::sync::OnceCell;
 
 use super::key::ClientKey;
-use super::rules::{RuleId, Rules};
+use super::rules::{Exceeded, RuleId, Rules};
 use crate::config::{ConfigError, RateLimitConfig};
 
 /// The check of every quota of one (rule, client) pair, run atomically inside Redis.
@@ -21,8 +21,8 @@ use crate::config::{ConfigError, RateLimitConfig};
 /// microseconds. The request passes only if every quota admits it; only then are all TATs
 /// advanced, and the key's expiry is set in the same step to the time when every quota is
 /// full again. A rejection changes no TAT but gives an expiry to a key found without one, and
-/// a key of another type under the prefix is replaced. Returns 0 on admission, else the wait
-/// in microseconds (at least 1).
+/// a key of another type under the prefix is replaced. Returns `{0, 0}` on admission, else
+/// the wait in microseconds (at least 1) and the 0-based index of the quota that needs it.
 const CHECK_SCRIPT: &str = r"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -41,14 +41,16 @@ for i = 1, count do
 end
 local stored = redis.call('HMGET', key, unpack(fields))
 local wait = 0
+local rejecting = 0
 local next_tats = {}
 local longest = 0
 for i = 1, count do
   local interval = tonumber(ARGV[3 * i])
   local tolerance = tonumber(ARGV[3 * i + 1])
   local tat = tonumber(stored[i]) or now
-  if now < tat - tolerance then
-    wait = math.max(wait, tat - tolerance - now)
+  if now < tat - tolerance and tat - tolerance - now > wait then
+    wait = tat - tolerance - now
+    rejecting = i - 1
   end
   next_tats[i] = math.max(tat, now) + interval
   longest = math.max(longest, tat - now)
@@ -57,7 +59,7 @@ if wait > 0 then
   if redis.call('PTTL', key) == -1 then
     redis.call('PEXPIRE', key, math.max(1, math.ceil(longest / 1000)))
   end
-  return math.ceil(wait)
+  return {math.ceil(wait), rejecting}
 end
 local pairs_to_set = {}
 longest = 0
@@ -68,7 +70,7 @@ for i = 1, count do
 end
 redis.call('HSET', key, unpack(pairs_to_set))
 redis.call('PEXPIRE', key, math.max(1, math.ceil(longest / 1000)))
-return 0
+return {0, 0}
 ";
 
 /// Where the Redis limiter takes the current time from.
@@ -194,7 +196,7 @@ impl RedisRateLimiter {
     }
 
     /// Counts one request of `key` under `rule`, with the semantics of
-    /// [`MemoryRateLimiter::check`](super::MemoryRateLimiter::check).
+    /// [`MemoryRateLimiter::check_quotas`](super::MemoryRateLimiter::check_quotas).
     ///
     /// # Errors
     ///
@@ -204,7 +206,7 @@ impl RedisRateLimiter {
         &self,
         rule: RuleId,
         key: ClientKey,
-    ) -> Result<Result<(), Duration>, RedisCheckError> {
+    ) -> Result<Result<(), Exceeded>, RedisCheckError> {
         let args = self.args(rule);
         let mut connection = self.connection().await?;
         let mut invocation = self.script.key(self.redis_key(args, key));
@@ -215,14 +217,14 @@ impl RedisRateLimiter {
         for (field, interval, tolerance) in &*args.quotas {
             invocation.arg(field).arg(interval).arg(tolerance);
         }
-        let call = invocation.invoke_async::<u64>(&mut connection);
-        let wait_micros = tokio::time::timeout(self.timeout, call)
+        let call = invocation.invoke_async::<(u64, usize)>(&mut connection);
+        let (wait_micros, index) = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|elapsed| RedisCheckError(Box::new(elapsed)))?
             .map_err(|error| RedisCheckError(Box::new(error)))?;
         Ok(match wait_micros {
             0 => Ok(()),
-            wait => Err(Duration::from_micros(wait)),
+            wait => Err(self.rules.exceeded(rule, wait.saturating_mul(1_000), index)),
         })
     }
 

@@ -1,6 +1,7 @@
 //! [`Rules`]: the route rules and default quotas, shared by every backend.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::Method;
 
@@ -167,6 +168,15 @@ impl Rules {
         self.routes.get(rule.0 as usize).map(|route| &*route.path)
     }
 
+    /// Returns the rejection of `rule` for a wait of `wait_nanos` by quota `index`.
+    pub(crate) fn exceeded(&self, rule: RuleId, wait_nanos: u64, index: usize) -> Exceeded {
+        let quotas = &self.get(rule).quotas;
+        Exceeded {
+            wait: Duration::from_nanos(wait_nanos),
+            quota: quotas[index.min(quotas.len().saturating_sub(1))],
+        }
+    }
+
     /// Iterates over every rule, the default last, with its id.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (RuleId, &Rule)> {
         self.routes
@@ -192,23 +202,36 @@ impl fmt::Debug for Rules {
     }
 }
 
+/// A rejection: how long until every quota of the rule admits a retry, and the quota that
+/// needs the longest of those waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exceeded {
+    /// The time until a retry passes every quota.
+    pub wait: Duration,
+    /// The quota that rejected with that wait.
+    pub quota: RateQuota,
+}
+
 /// Decides one request against every quota of a rule, all or nothing.
 ///
 /// `tats` holds the theoretical arrival time of each quota in nanoseconds on the limiter's
 /// clock, where a value at or before `now` means the quota is full. The request passes only
 /// if every quota admits it, and only then are all of them advanced; a rejected request
-/// changes nothing. On rejection, returns the wait after which every quota admits a retry.
+/// changes nothing. On rejection, returns the wait in nanoseconds after which every quota
+/// admits a retry, and the index of the quota that needs it.
 #[inline]
-pub(crate) fn decide(gcra: &[Gcra], tats: &mut [u64], now: u64) -> Result<(), u64> {
+pub(crate) fn decide(gcra: &[Gcra], tats: &mut [u64], now: u64) -> Result<(), (u64, usize)> {
     let mut wait = 0;
-    for (params, tat) in gcra.iter().zip(tats.iter()) {
+    let mut rejecting = 0;
+    for (index, (params, tat)) in gcra.iter().zip(tats.iter()).enumerate() {
         let earliest = tat.saturating_sub(params.tolerance);
-        if now < earliest {
-            wait = wait.max(earliest - now);
+        if now < earliest && earliest - now > wait {
+            wait = earliest - now;
+            rejecting = index;
         }
     }
     if wait > 0 {
-        return Err(wait);
+        return Err((wait, rejecting));
     }
     for (params, tat) in gcra.iter().zip(tats.iter_mut()) {
         *tat = (*tat).max(now).saturating_add(params.interval);

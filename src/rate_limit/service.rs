@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
+use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -23,6 +23,7 @@ use crate::body::ResponseBody;
 use crate::client_ip::client_ip;
 #[cfg(feature = "redis")]
 use crate::config::RateLimitFailureMode;
+use crate::config::RateQuota;
 use crate::error::{AuthError, retry_after_secs};
 
 /// A service that counts each request against its client's quotas and responds with 429 and
@@ -129,7 +130,7 @@ where
         let rule = rules.rule_for(request.method(), request.uri().path());
 
         match &self.shared.backend {
-            Backend::Memory(limiter) => match limiter.check(rule, key) {
+            Backend::Memory(limiter) => match limiter.check_quotas(rule, key) {
                 Ok(()) => {
                     tracing::trace!(
                         path = request.uri().path(),
@@ -138,9 +139,21 @@ where
                     );
                     ResponseFuture::inner(self.inner.call(request))
                 }
-                Err(wait) => {
-                    let error = log_exceeded(rules, rule, &request, ip, wait);
-                    ResponseFuture::rejected(error.to_layer_response())
+                Err(exceeded) => {
+                    let retry_after_secs = retry_after_secs(exceeded.wait);
+                    tracing::debug!(
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        rule = rules.path(rule).unwrap_or("default"),
+                        client = %ClientDisplay(ip),
+                        retry_after_secs,
+                        "rate limit exceeded"
+                    );
+                    let draft = self
+                        .shared
+                        .draft_headers
+                        .then(|| DraftHeaders::new(rules, rule, exceeded.quota, retry_after_secs));
+                    ResponseFuture::rejected(rejection(retry_after_secs, draft))
                 }
             },
             #[cfg(feature = "redis")]
@@ -162,24 +175,52 @@ where
     }
 }
 
-/// Logs a rejection and returns its error.
-fn log_exceeded<B>(
-    rules: &Rules,
-    rule: RuleId,
-    request: &Request<B>,
-    ip: Option<IpAddr>,
-    wait: Duration,
-) -> AuthError {
-    let retry_after_secs = retry_after_secs(wait);
-    tracing::debug!(
-        method = %request.method(),
-        path = request.uri().path(),
-        rule = rules.path(rule).unwrap_or("default"),
-        client = %ClientDisplay(ip),
-        retry_after_secs,
-        "rate limit exceeded"
-    );
-    AuthError::RateLimited { retry_after_secs }
+/// The IETF draft `RateLimit-Policy` and `RateLimit` fields of a 429.
+pub(crate) struct DraftHeaders {
+    policy: HeaderValue,
+    limit: HeaderValue,
+}
+
+impl DraftHeaders {
+    /// Describes every quota of `rule` as a policy named `{count}-per-{seconds}s`, and
+    /// `rejecting` as exhausted until `Retry-After`.
+    fn new(rules: &Rules, rule: RuleId, rejecting: RateQuota, retry_after_secs: u64) -> Self {
+        let name = |quota: &RateQuota| format!("{}-per-{}s", quota.count, quota.period.as_secs());
+        let policy = rules
+            .get(rule)
+            .quotas
+            .iter()
+            .map(|quota| {
+                format!(
+                    "\"{}\";q={};w={}",
+                    name(quota),
+                    quota.count,
+                    quota.period.as_secs()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let limit = format!("\"{}\";r=0;t={retry_after_secs}", name(&rejecting));
+        // Both strings hold only ASCII digits, letters, quotes, '-', ';', '=', ',' and spaces.
+        Self {
+            policy: HeaderValue::try_from(policy).unwrap_or(HeaderValue::from_static("")),
+            limit: HeaderValue::try_from(limit).unwrap_or(HeaderValue::from_static("")),
+        }
+    }
+}
+
+/// Builds the 429 response, with the draft fields when they are enabled.
+pub(crate) fn rejection<B>(
+    retry_after_secs: u64,
+    draft: Option<DraftHeaders>,
+) -> Response<ResponseBody<B>> {
+    let mut response = AuthError::RateLimited { retry_after_secs }.to_layer_response();
+    if let Some(draft) = draft {
+        let headers = response.headers_mut();
+        headers.insert(HeaderName::from_static("ratelimit-policy"), draft.policy);
+        headers.insert(HeaderName::from_static("ratelimit"), draft.limit);
+    }
+    response
 }
 
 #[cfg(feature = "redis")]
@@ -213,7 +254,7 @@ impl<C: Clock> Shared<C> {
                 tracing::trace!(path, client = %ClientDisplay(ip), "rate limit passed");
                 Verdict::Pass
             }
-            Err(CheckError::Exceeded { wait }) => {
+            Err(CheckError::Exceeded { wait, quota }) => {
                 let retry_after_secs = retry_after_secs(wait);
                 tracing::debug!(
                     %method,
@@ -223,7 +264,13 @@ impl<C: Clock> Shared<C> {
                     retry_after_secs,
                     "rate limit exceeded"
                 );
-                Verdict::Reject(AuthError::RateLimited { retry_after_secs })
+                let draft = self
+                    .draft_headers
+                    .then(|| DraftHeaders::new(self.rules(), rule, quota, retry_after_secs));
+                Verdict::Limited {
+                    retry_after_secs,
+                    draft,
+                }
             }
             Err(CheckError::Unavailable { source }) => {
                 let failures = self.backend_failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -248,7 +295,7 @@ impl<C: Clock> Shared<C> {
                 if fail_open {
                     Verdict::Pass
                 } else {
-                    Verdict::Reject(AuthError::unavailable(source))
+                    Verdict::Unavailable(AuthError::unavailable(source))
                 }
             }
         }

@@ -150,7 +150,7 @@ impl Subject {
         let key = layer.client_key(Some(ip.parse().unwrap()));
         match layer.check(rule, key).await {
             Ok(()) => Ok(()),
-            Err(CheckError::Exceeded { wait }) => Err(wait),
+            Err(CheckError::Exceeded { wait, .. }) => Err(wait),
             Err(other) => panic!("backend failed: {other}"),
         }
     }

@@ -191,6 +191,58 @@ async fn layer_rejects_with_retry_after(kind: Kind) {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(retry_after(&response), 12);
     assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    assert!(
+        !response.headers().contains_key("ratelimit"),
+        "draft fields off by default"
+    );
+    subject.finish().await;
+}
+
+/// With the draft fields on, a 429 names every quota of the rule and the one that rejected,
+/// with the same seconds as `Retry-After`; passes and the default setting carry none.
+async fn draft_headers_agree_with_retry_after(kind: Kind) {
+    let test = "draft_headers_agree_with_retry_after";
+    let config = RateLimitConfig {
+        draft_headers: true,
+        ..suite_config()
+    };
+    let Some(subject) = Subject::new(kind, test, config).await else {
+        return;
+    };
+    let harness = &subject.harness;
+    let send = |path: &'static str| harness.send(request(Method::POST, path, Some("192.0.2.1")));
+    for _ in 0..5 {
+        let response = send(LOGIN).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(!response.headers().contains_key("ratelimit"));
+    }
+    let response = send(LOGIN).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&response), 12);
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"5-per-60s\";q=5;w=60"
+    );
+    assert_eq!(response.headers()["ratelimit"], "\"5-per-60s\";r=0;t=12");
+
+    // Two quotas: after 3 requests in a minute the hour quota rejects for 1,140 s.
+    for _ in 0..2 {
+        assert_eq!(send(TWO_QUOTAS).await.status(), StatusCode::OK);
+    }
+    harness.advance(Duration::from_secs(30));
+    assert_eq!(send(TWO_QUOTAS).await.status(), StatusCode::OK);
+    harness.advance(Duration::from_secs(30));
+    let response = send(TWO_QUOTAS).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&response), 1_140);
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"2-per-60s\";q=2;w=60, \"3-per-3600s\";q=3;w=3600"
+    );
+    assert_eq!(
+        response.headers()["ratelimit"],
+        "\"3-per-3600s\";r=0;t=1140"
+    );
     subject.finish().await;
 }
 
@@ -223,4 +275,5 @@ shared_suite!(
     keys_independent_per_rule_and_client,
     address_variants_share_counter,
     layer_rejects_with_retry_after,
+    draft_headers_agree_with_retry_after,
 );
