@@ -14,6 +14,7 @@ use crate::body::ResponseBody;
 use crate::error::AuthError;
 
 /// The outcome of a check that had to wait for the backend, with its logging done.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) enum Verdict {
     Pass,
     Limited {

@@ -18,8 +18,9 @@ use crate::config::{ConfigError, RateLimitConfig, RateLimitFailureMode, RateQuot
 /// Where the counters live.
 pub(crate) enum Backend<C: Clock> {
     Memory(MemoryRateLimiter<C>),
+    /// Boxed because the in-memory variant, the common one, is much smaller.
     #[cfg(feature = "redis")]
-    Redis(RedisRateLimiter),
+    Redis(Box<RedisRateLimiter>),
 }
 
 impl<C: Clock> std::fmt::Debug for Backend<C> {
@@ -61,6 +62,7 @@ pub(crate) struct Shared<C: Clock> {
     /// Requests seen without a client address, for rate-limited logging.
     pub(crate) unknown_client_requests: AtomicU64,
     /// Backend failures in a row, for rate-limited logging.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) backend_failures: AtomicU64,
 }
 
@@ -139,7 +141,7 @@ impl<C: Clock> RateLimitLayer<C> {
             .is_some_and(|url| url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             let limiter = RedisRateLimiter::new(config)?;
-            return Self::from_backend(Backend::Redis(limiter), config);
+            return Self::from_backend(Backend::Redis(Box::new(limiter)), config);
         }
         let limiter = MemoryRateLimiter::with_clock(config, clock)?;
         Self::from_backend(Backend::Memory(limiter), config)
@@ -155,7 +157,7 @@ impl<C: Clock> RateLimitLayer<C> {
         limiter: RedisRateLimiter,
         config: &RateLimitConfig,
     ) -> Result<Self, ConfigError> {
-        Self::from_backend(Backend::Redis(limiter), config)
+        Self::from_backend(Backend::Redis(Box::new(limiter)), config)
     }
 
     fn from_backend(backend: Backend<C>, config: &RateLimitConfig) -> Result<Self, ConfigError> {
@@ -237,8 +239,10 @@ impl<C: Clock> RateLimitLayer<C> {
     /// [`MemoryRateLimiter::retain_recent`]. Redis expires its keys by itself, so there this
     /// does nothing.
     pub fn retain_recent(&self) {
-        if let Backend::Memory(limiter) = &self.shared.backend {
-            limiter.retain_recent();
+        match &self.shared.backend {
+            Backend::Memory(limiter) => limiter.retain_recent(),
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => {}
         }
     }
 

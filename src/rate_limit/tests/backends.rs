@@ -1,6 +1,7 @@
 //! Test backends: the in-memory limiter and the real Redis named by `REDIS_URL`, both on one
 //! manual clock so that the shared suite can check exact waits.
 
+#[cfg(feature = "redis")]
 use governor::clock::{Clock, FakeRelativeClock, Reference};
 
 use super::*;
