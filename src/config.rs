@@ -190,7 +190,7 @@ pub struct RateLimitConfig {
     /// The connection and response timeout of Redis calls (`AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS`).
     /// Default: 250 milliseconds.
     pub redis_timeout: Duration,
-    /// What a request gets when the Redis backend fails (`AMOSKYS_RATE_LIMIT_FAILURE_MODE`).
+    /// The handling of requests when the Redis backend fails (`AMOSKYS_RATE_LIMIT_FAILURE_MODE`).
     /// Default: [`RateLimitFailureMode::Closed`].
     pub failure_mode: RateLimitFailureMode,
     /// Whether responses carry the IETF draft `RateLimit-Policy` and `RateLimit` fields
@@ -198,10 +198,11 @@ pub struct RateLimitConfig {
     pub draft_headers: bool,
 }
 
-/// The default cap of in-memory rate-limit records: 1,000,000, about 100 MB at most.
+/// The default cap of in-memory rate-limit records: 1,000,000. Each record holds 32 bytes of
+/// state plus its key and the map's overhead, so a full map takes an estimated 100 MB.
 pub const DEFAULT_RATE_LIMIT_MAX_KEYS: usize = 1_000_000;
 
-/// What the rate-limit layer does with a request when its Redis backend cannot decide.
+/// The handling of a request whose Redis check failed or timed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RateLimitFailureMode {
     /// Reject the request with 503 `SERVICE_UNAVAILABLE`. An attacker who can disrupt Redis

@@ -788,4 +788,71 @@ mod tests {
         config.session.touch_interval = config.session.idle_timeout;
         assert!(config.validate().is_err());
     }
+
+    #[test]
+    fn rate_limit_and_proxy_variables_applied() {
+        let config = from_vars(&[
+            ("RATE_LIMIT_KEY_PREFIX", "app:rl:"),
+            ("AMOSKYS_RATE_LIMIT_IPV6_PREFIX", "56"),
+            ("AMOSKYS_RATE_LIMIT_MAX_KEYS", "5000"),
+            ("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "100"),
+            ("AMOSKYS_RATE_LIMIT_FAILURE_MODE", "Open"),
+            ("AMOSKYS_RATE_LIMIT_HEADERS", "true"),
+            ("AMOSKYS_TRUSTED_PROXIES", "10.0.0.0/8, ::1 ,"),
+            ("AMOSKYS_FORWARDED_HEADER", "forwarded"),
+        ])
+        .unwrap();
+        let limits = &config.rate_limit;
+        assert_eq!(limits.key_prefix, "app:rl:");
+        assert_eq!(limits.ipv6_prefix, 56);
+        assert_eq!(limits.max_keys, 5000);
+        assert_eq!(limits.redis_timeout, Duration::from_millis(100));
+        assert_eq!(limits.failure_mode, RateLimitFailureMode::Open);
+        assert!(limits.draft_headers);
+        assert_eq!(
+            config.client_ip.trusted_proxies,
+            vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+        );
+        assert_eq!(
+            config.client_ip.forwarded_header,
+            ForwardedHeader::Forwarded
+        );
+
+        let defaults = from_vars(&[]).unwrap();
+        assert_eq!(
+            defaults.rate_limit.failure_mode,
+            RateLimitFailureMode::Closed
+        );
+        assert!(defaults.client_ip.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn invalid_rate_limit_variables_named() {
+        for (variable, value) in [
+            ("AMOSKYS_RATE_LIMIT_FAILURE_MODE", "sometimes"),
+            ("AMOSKYS_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("AMOSKYS_TRUSTED_PROXIES", "proxy.example.com"),
+            ("AMOSKYS_FORWARDED_HEADER", "x-real-ip"),
+            ("AMOSKYS_RATE_LIMIT_MAX_KEYS", "0"),
+            ("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "-5"),
+        ] {
+            match from_vars(&[(variable, value)]).unwrap_err() {
+                ConfigError::InvalidEnv { variable: name, .. } => assert_eq!(name, variable),
+                other => panic!("expected InvalidEnv for {variable}={value}, got {other:?}"),
+            }
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_storage_accepted_with_feature() {
+        let config = from_vars(&[("RATE_LIMIT_STORAGE_URL", "redis://127.0.0.1:6379")]).unwrap();
+        assert_eq!(
+            config.rate_limit.storage_url.as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
+        let mut empty_prefix = config;
+        empty_prefix.rate_limit.key_prefix.clear();
+        assert!(empty_prefix.validate().is_err());
+    }
 }

@@ -15,7 +15,7 @@ use super::rules::{Exceeded, RuleId, Rules};
 use super::service::RateLimit;
 use crate::config::{ConfigError, RateLimitConfig, RateLimitFailureMode, RateQuota};
 
-/// Where the counters live.
+/// The counter storage.
 pub(crate) enum Backend<C: Clock> {
     Memory(MemoryRateLimiter<C>),
     /// Boxed because the in-memory variant, the common one, is much smaller.
@@ -33,7 +33,7 @@ impl<C: Clock> std::fmt::Debug for Backend<C> {
     }
 }
 
-/// Why a check did not admit a request.
+/// The reason a check did not admit a request.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckError {

@@ -18,7 +18,7 @@ use crate::config::{ConfigError, RateLimitConfig, RateQuota};
 /// since the limiter was built. Unused slots stay 0.
 type Tats = [u64; MAX_QUOTAS_PER_RULE];
 
-/// The least time between two sweeps that a full map triggers, in nanoseconds: one second.
+/// The minimum time between two sweeps that a full map triggers: one second, in nanoseconds.
 const FULL_SWEEP_SPACING_NANOS: u64 = 1_000_000_000;
 
 /// The in-memory rate limiter: route rules, default quotas and one record per (rule, client)
@@ -35,8 +35,8 @@ const FULL_SWEEP_SPACING_NANOS: u64 = 1_000_000_000;
 /// # Memory
 ///
 /// Call [`MemoryRateLimiter::retain_recent`] periodically, for example once a minute: every
-/// pair keeps its record until then. The map never holds more than
-/// [`RateLimitConfig::max_keys`] records. When it is full, a new pair first triggers a sweep of
+/// pair keeps its record until then. The map holds at most [`RateLimitConfig::max_keys`]
+/// records (threads inserting at the same instant may each add one more). When it is full, a new pair first triggers a sweep of
 /// idle records (at most one per second); if the map is still full, the request is counted
 /// against one overflow record per rule, shared by every client that found no room. A flood
 /// of new addresses therefore throttles itself and other new clients, but never passes
@@ -50,6 +50,8 @@ pub struct MemoryRateLimiter<C: Clock = DefaultClock> {
     /// One record per rule, in the order of [`Rules::iter`], for pairs that found the map full.
     overflow: Box<[Mutex<Tats>]>,
     last_full_sweep: AtomicU64,
+    /// Requests counted against an overflow record, for rate-limited logging.
+    overflow_requests: AtomicU64,
     clock: C,
     start: C::Instant,
 }
@@ -106,6 +108,7 @@ impl<C: Clock> MemoryRateLimiter<C> {
             max_keys,
             overflow,
             last_full_sweep: AtomicU64::new(0),
+            overflow_requests: AtomicU64::new(0),
             clock,
             start,
         })
@@ -202,11 +205,16 @@ impl<C: Clock> MemoryRateLimiter<C> {
             return decide(gcra, record.value_mut(), now)
                 .map_err(|(wait, index)| self.rules.exceeded(rule, wait, index));
         }
-        tracing::warn!(
-            rule = self.rules.path(rule).unwrap_or("default"),
-            max_keys = self.max_keys,
-            "rate-limit map is full; counting a new client against the shared overflow record"
-        );
+        let overflowed = self.overflow_requests.fetch_add(1, Ordering::Relaxed) + 1;
+        // Logs the 1st, 2nd, 4th, 8th... such request, so a flood shows without a line each.
+        if overflowed.is_power_of_two() {
+            tracing::warn!(
+                rule = self.rules.path(rule).unwrap_or("default"),
+                max_keys = self.max_keys,
+                overflowed,
+                "rate-limit map is full; counting new clients against a shared overflow record"
+            );
+        }
         let index = self
             .rules
             .iter()

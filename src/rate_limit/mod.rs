@@ -54,7 +54,7 @@
 //! When Redis cannot decide within
 //! [`redis_timeout`](crate::config::RateLimitConfig::redis_timeout) (unreachable, hung,
 //! failing), [`failure_mode`](crate::config::RateLimitConfig::failure_mode) applies. The
-//! default, closed, answers `503` with `error_code` `SERVICE_UNAVAILABLE`: an attacker who can
+//! default, closed, responds with `503` and `error_code` `SERVICE_UNAVAILABLE`: an attacker who can
 //! disrupt Redis must not gain unlimited password guesses. Open passes the request unlimited.
 //! Failures are logged with the route, and the connection reconnects by itself.
 //!

@@ -73,7 +73,7 @@ redis.call('PEXPIRE', key, math.max(1, math.ceil(longest / 1000)))
 return {0, 0}
 ";
 
-/// Where the Redis limiter takes the current time from.
+/// The clock of the Redis limiter.
 #[derive(Clone)]
 enum TimeSource {
     /// The Redis server's `TIME`, one clock for every process.
