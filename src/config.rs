@@ -175,7 +175,8 @@ pub struct RateLimitConfig {
     /// login 5 per minute, forgot-password 1 per minute.
     pub routes: Vec<RouteRule>,
     /// The counter storage (`RATE_LIMIT_STORAGE_URL`): unset or `memory://` for process
-    /// memory, `redis://` or `rediss://` for Redis (needs the `redis` feature). Default: `None`.
+    /// memory, `redis://` for Redis (needs the `redis` feature; TLS `rediss://` is not
+    /// supported). Default: `None`.
     pub storage_url: Option<String>,
     /// The IPv6 prefix length, in bits, by which clients are grouped
     /// (`AMOSKYS_RATE_LIMIT_IPV6_PREFIX`). Default: 64; 48, 56 and 128 are common choices.

@@ -433,7 +433,7 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
         return invalid("rate_limit.redis_timeout", "must be longer than zero");
     }
     if let Some(url) = &limits.storage_url {
-        let redis = url.starts_with("redis://") || url.starts_with("rediss://");
+        let redis = url.starts_with("redis://");
         if redis && cfg!(feature = "redis") {
             if limits.key_prefix.is_empty() {
                 return invalid(

@@ -138,7 +138,7 @@ impl<C: Clock> RateLimitLayer<C> {
         if config
             .storage_url
             .as_deref()
-            .is_some_and(|url| url.starts_with("redis://") || url.starts_with("rediss://"))
+            .is_some_and(|url| url.starts_with("redis://"))
         {
             let limiter = RedisRateLimiter::new(config)?;
             return Self::from_backend(Backend::Redis(Box::new(limiter)), config);

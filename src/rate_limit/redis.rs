@@ -124,8 +124,8 @@ struct RuleArgs {
 }
 
 impl RedisRateLimiter {
-    /// Builds the limiter from `config`, whose `storage_url` must be a `redis://` or
-    /// `rediss://` URL. No connection is made until the first check.
+    /// Builds the limiter from `config`, whose `storage_url` must be a `redis://` URL. No
+    /// connection is made until the first check.
     ///
     /// # Errors
     ///

@@ -177,6 +177,47 @@ async fn unreachable_redis_fails_open_when_configured() {
     assert!(text.contains(LOGIN), "{text}");
 }
 
+#[tokio::test]
+async fn hung_redis_times_out_with_503() {
+    // A server on loopback that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let accept = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let (logs, _guard) = capture_logs();
+    let config = RateLimitConfig {
+        storage_url: Some(url),
+        key_prefix: "amoskys-test:hung:".to_owned(),
+        redis_timeout: Duration::from_millis(200),
+        ..config()
+    };
+    let harness = Harness::from_layer(
+        FakeRelativeClock::default(),
+        RateLimitLayer::with_clock(&config, FakeRelativeClock::default()).unwrap(),
+    );
+    for attempt in 0..2 {
+        // The bound only keeps a hang from stalling the suite; the timeout under test is
+        // 200 ms.
+        let response = tokio::time::timeout(
+            Duration::from_secs(30),
+            harness.send(request(Method::POST, LOGIN, Some("192.0.2.1"))),
+        )
+        .await
+        .expect("the request hung instead of timing out");
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "attempt {attempt}"
+        );
+    }
+    assert!(logs.text().contains("rate-limit backend failed"));
+    accept.abort();
+}
+
 /// Kills the limiter's connection with `CLIENT KILL`, expects the next request to get the
 /// failure mode's answer, and the limit to hold again once the connection is back.
 async fn killed_connection(mode: RateLimitFailureMode, during_outage: StatusCode) {
