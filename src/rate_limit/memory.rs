@@ -163,6 +163,10 @@ impl<C: Clock> MemoryRateLimiter<C> {
     /// The rejection, when a quota rejects the request.
     pub fn check_quotas(&self, rule: RuleId, key: ClientKey) -> Result<(), Exceeded> {
         let gcra = &*self.rules.get(rule).gcra;
+        if gcra.is_empty() {
+            // Empty default quotas limit nothing; a record would only take memory.
+            return Ok(());
+        }
         let now = self.now_nanos();
         let outcome = match self.records.entry((rule, key)) {
             Entry::Occupied(mut record) => decide(gcra, record.get_mut(), now),

@@ -246,6 +246,25 @@ async fn draft_headers_agree_with_retry_after(kind: Kind) {
     subject.finish().await;
 }
 
+/// Empty default quotas leave unmatched routes unlimited, while route rules still apply.
+async fn empty_default_quotas_unlimited(kind: Kind) {
+    let config = RateLimitConfig {
+        default_quotas: Vec::new(),
+        ..suite_config()
+    };
+    let Some(subject) = Subject::new(kind, "empty_default_quotas_unlimited", config).await else {
+        return;
+    };
+    for n in 0..20 {
+        assert_eq!(subject.check("/anything", "192.0.2.1").await, Ok(()), "{n}");
+    }
+    for _ in 0..5 {
+        assert_eq!(subject.check(LOGIN, "192.0.2.1").await, Ok(()));
+    }
+    assert!(subject.check(LOGIN, "192.0.2.1").await.is_err());
+    subject.finish().await;
+}
+
 macro_rules! shared_suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -276,4 +295,5 @@ shared_suite!(
     address_variants_share_counter,
     layer_rejects_with_retry_after,
     draft_headers_agree_with_retry_after,
+    empty_default_quotas_unlimited,
 );
