@@ -140,6 +140,31 @@ async fn key_without_expiry_repaired() {
     delete_prefix(&url, &prefix).await;
 }
 
+#[tokio::test]
+async fn flushed_script_cache_falls_back_to_eval() {
+    let Some(url) = redis_url("flushed_script_cache_falls_back_to_eval").await else {
+        return;
+    };
+    let prefix = unique_prefix("flushed_script_cache_falls_back_to_eval");
+    let harness = redis_harness(&url, &prefix, RateLimitFailureMode::Closed);
+    assert_eq!(harness.login("192.0.2.1").await, StatusCode::OK);
+    let mut admin = redis_connection(&url).await.unwrap();
+    let _: () = ::redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // EVALSHA now fails with NOSCRIPT; the check loads the script and counts the request.
+    for _ in 0..4 {
+        assert_eq!(harness.login("192.0.2.1").await, StatusCode::OK);
+    }
+    assert_eq!(
+        harness.login("192.0.2.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    delete_prefix(&url, &prefix).await;
+}
+
 /// A Redis URL on loopback where nothing listens.
 const DEAD_REDIS: &str = "redis://127.0.0.1:1";
 
