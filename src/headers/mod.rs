@@ -18,7 +18,9 @@
 //! `Strict-Transport-Security` goes only on responses to HTTPS requests, because RFC 6797
 //! (section 7.2) forbids sending it over plain HTTP. A request counts as HTTPS when its URI
 //! scheme is `https`, when its extensions contain the [`Https`] marker, or when
-//! [`HeadersConfig::assume_https`] is set. `X-Forwarded-Proto` is ignored.
+//! [`HeadersConfig::assume_https`] is set. `X-Forwarded-Proto` counts only from a trusted
+//! proxy, through [`ClientIpLayer`](crate::client_ip::ClientIpLayer), which then inserts
+//! [`Https`]; from any other peer it is ignored.
 //!
 //! With [`HeadersConfig::force_https`], a plain-HTTP request gets a `308 Permanent Redirect`
 //! to the same path on `https://`, with the security headers but without HSTS. When the

@@ -32,9 +32,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // NOTE: `X-Forwarded-Proto` is ignored, because any client can send it. Behind a
-        // TLS-terminating proxy set `assume_https`; reading it from trusted proxies only is
-        // not implemented yet.
+        // `X-Forwarded-Proto` is not read here, because any client can send it. A trusted
+        // proxy's value arrives as the `Https` marker from `ClientIpLayer`.
         let https = self.headers.assume_https || is_https(&request);
         if self.headers.force_https && !https {
             let mut response = https_redirect(&request);

@@ -36,8 +36,8 @@
 //! `SESSION_REVOKED` audit event when an audit store is set. With
 //! [`BindingMode::LogOnly`](crate::config::BindingMode::LogOnly) the session stays valid and a
 //! `SECURITY_ALERT` event is appended instead. IP binding compares
-//! [`crate::client_ip::client_ip`], so behind a proxy it needs the resolved client address,
-//! not the proxy's.
+//! [`crate::client_ip::client_ip`], so behind a proxy it compares the client that
+//! [`ClientIpLayer`](crate::client_ip::ClientIpLayer) resolved, not the proxy.
 //!
 //! # Example
 //!
