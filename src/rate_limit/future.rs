@@ -40,7 +40,9 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<S, Req, F, B> {
-        Checking { check: PendingCheck, service: Option<S>, request: Option<Req> },
+        // The service and request wait in a box, so that this rare state does not make the
+        // future larger for the in-memory backend.
+        Checking { check: PendingCheck, waiting: Option<Box<(S, Req)>> },
         Inner { #[pin] future: F },
         Rejected { response: Option<Response<ResponseBody<B>>> },
     }
@@ -66,8 +68,7 @@ impl<S, Req, F, B> ResponseFuture<S, Req, F, B> {
         Self {
             state: State::Checking {
                 check,
-                service: Some(service),
-                request: Some(request),
+                waiting: Some(Box::new((service, request))),
             },
         }
     }
@@ -82,18 +83,11 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project().state.project() {
-                StateProj::Checking {
-                    check,
-                    service,
-                    request,
-                } => {
+                StateProj::Checking { check, waiting } => {
                     let verdict = ready!(check.as_mut().poll(cx));
                     let next = match verdict {
                         Verdict::Pass => {
-                            let mut service = service
-                                .take()
-                                .expect("ResponseFuture polled after it completed");
-                            let request = request
+                            let (mut service, request) = *waiting
                                 .take()
                                 .expect("ResponseFuture polled after it completed");
                             State::Inner {
