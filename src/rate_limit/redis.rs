@@ -212,7 +212,6 @@ impl RedisRateLimiter {
             // A rule without quotas limits nothing, so there is nothing to ask Redis.
             return Ok(Ok(()));
         }
-        let mut connection = self.connection().await?;
         let mut invocation = self.script.key(self.redis_key(args, key));
         match &self.time {
             TimeSource::Server => invocation.arg(""),
@@ -221,11 +220,18 @@ impl RedisRateLimiter {
         for (field, interval, tolerance) in &*args.quotas {
             invocation.arg(field).arg(interval).arg(tolerance);
         }
-        let call = invocation.invoke_async::<(u64, usize)>(&mut connection);
+        // One deadline for waiting on the connection and the script together: callers that
+        // queue behind a connection attempt to a hung server must not add up their waits.
+        let call = async {
+            let mut connection = self.connection().await?;
+            invocation
+                .invoke_async::<(u64, usize)>(&mut connection)
+                .await
+                .map_err(|error| RedisCheckError(Box::new(error)))
+        };
         let (wait_micros, index) = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|elapsed| RedisCheckError(Box::new(elapsed)))?
-            .map_err(|error| RedisCheckError(Box::new(error)))?;
+            .map_err(|elapsed| RedisCheckError(Box::new(elapsed)))??;
         Ok(match wait_micros {
             0 => Ok(()),
             wait => Err(self.rules.exceeded(rule, wait.saturating_mul(1_000), index)),

@@ -239,6 +239,16 @@ async fn hung_redis_times_out_with_503() {
             "attempt {attempt}"
         );
     }
+    // Concurrent requests queue behind one connection attempt; each still gets its 503.
+    let send = || harness.send(request(Method::POST, LOGIN, Some("192.0.2.1")));
+    let (first, second, third) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(send(), send(), send())
+    })
+    .await
+    .expect("concurrent requests hung instead of timing out");
+    for response in [first, second, third] {
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
     assert!(logs.text().contains("rate-limit backend failed"));
     accept.abort();
 }
