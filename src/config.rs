@@ -194,8 +194,9 @@ pub struct RateLimitConfig {
     /// The handling of requests when the Redis backend fails (`AMOSKYS_RATE_LIMIT_FAILURE_MODE`).
     /// Default: [`RateLimitFailureMode::Closed`].
     pub failure_mode: RateLimitFailureMode,
-    /// Whether responses carry the IETF draft `RateLimit-Policy` and `RateLimit` fields
-    /// (`AMOSKYS_RATE_LIMIT_HEADERS`). Default: false.
+    /// Whether 429 responses carry the IETF draft `RateLimit-Policy` and `RateLimit` fields
+    /// (`AMOSKYS_RATE_LIMIT_HEADERS`), with the same seconds as `Retry-After`. Passing
+    /// responses carry none. Default: false.
     pub draft_headers: bool,
 }
 
