@@ -10,8 +10,17 @@
 //! implementation must then leave either the whole change or none of it.
 //!
 //! [`memory`] holds the in-process implementations, the reference for every other backend.
+//! With the `sqlite` and `postgres` features (both on by default), [`sqlite::SqliteStore`]
+//! and [`postgres::PostgresStore`] keep the same data durably in SQL databases, shared by
+//! every process that opens them.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 #[cfg(test)]
 pub(crate) mod conformance;

@@ -8,7 +8,9 @@
 //! crate::store::conformance::store_conformance_suite!(MemoryStore::new());
 //! ```
 //!
-//! The expression is evaluated inside each async test, so it may `.await` a connection.
+//! The expression is evaluated inside each async test, so it may `.await` a connection. It
+//! yields a [`Fixture`]: a store itself, or a value that owns a store together with what
+//! must be cleaned up when the test ends (a temporary file, a database schema).
 //! The race checks spawn tasks on a multi-threaded runtime and need a `Clone` store whose
 //! clones share data.
 
@@ -25,6 +27,23 @@ use uuid::Uuid;
 
 use crate::store::{OneTimeToken, SessionRecord, TokenPurpose, User};
 use crate::token::{SecretToken, TokenDigest};
+
+/// What a conformance test runs its check on.
+pub(crate) trait Fixture {
+    /// The store under test.
+    type Store;
+
+    /// Returns the store under test.
+    fn store(&self) -> &Self::Store;
+}
+
+impl Fixture for crate::store::memory::MemoryStore {
+    type Store = Self;
+
+    fn store(&self) -> &Self {
+        self
+    }
+}
 
 /// The instant every check starts from.
 pub(crate) const T0: OffsetDateTime = datetime!(2025-01-01 0:00 UTC);
@@ -122,8 +141,9 @@ macro_rules! store_conformance_suite {
         $(
             #[tokio::test]
             async fn $check() {
-                let store = $store;
-                $crate::store::conformance::$module::$check(&store).await;
+                let fixture = $store;
+                let store = $crate::store::conformance::Fixture::store(&fixture);
+                $crate::store::conformance::$module::$check(store).await;
             }
         )*
     };
@@ -131,8 +151,9 @@ macro_rules! store_conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
-                let store = $store;
-                $crate::store::conformance::$module::$check(&store).await;
+                let fixture = $store;
+                let store = $crate::store::conformance::Fixture::store(&fixture);
+                $crate::store::conformance::$module::$check(store).await;
             }
         )*
     };

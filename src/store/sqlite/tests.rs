@@ -1,0 +1,78 @@
+//! Runs the shared store conformance suite against [`SqliteStore`] on temporary files.
+
+use std::path::PathBuf;
+
+use super::SqliteStore;
+use crate::store::conformance::{Fixture, store_conformance_suite};
+
+/// A migrated store on a new database file in its own temporary directory, removed with
+/// the fixture.
+pub(crate) struct TempSqlite {
+    store: SqliteStore,
+    dir: PathBuf,
+}
+
+impl TempSqlite {
+    pub(crate) async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("amoskys-sqlite-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let store = SqliteStore::open(dir.join("auth.sqlite3"))
+            .await
+            .expect("open the database file");
+        store.migrate().await.expect("migrate");
+        Self { store, dir }
+    }
+}
+
+impl Fixture for TempSqlite {
+    type Store = SqliteStore;
+
+    fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        // Open connections keep their file handles; removing the names is enough on Unix.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+store_conformance_suite!(TempSqlite::new().await);
+
+#[tokio::test]
+async fn migrate_twice_changes_nothing() {
+    let fixture = TempSqlite::new().await;
+    fixture.store.migrate().await.unwrap();
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    use crate::store::conformance::{T0, session, user};
+    use crate::store::{SessionStore, UserStore};
+
+    let fixture = TempSqlite::new().await;
+    let alice = user("alice@example.com", T0);
+    let record = session(alice.id, T0);
+    fixture.store.create_user(alice.clone()).await.unwrap();
+    fixture
+        .store
+        .create_session(record.clone(), 10, T0 - time::Duration::hours(1))
+        .await
+        .unwrap();
+    fixture.store.pool().close().await;
+
+    let reopened = SqliteStore::open(fixture.dir.join("auth.sqlite3"))
+        .await
+        .unwrap();
+    reopened.migrate().await.unwrap();
+    assert_eq!(
+        reopened.find_user_by_email(&alice.email).await.unwrap(),
+        Some(alice)
+    );
+    assert_eq!(
+        reopened.find_session(&record.token_digest).await.unwrap(),
+        Some(record)
+    );
+}
