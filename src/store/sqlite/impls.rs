@@ -156,9 +156,8 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self, offset: usize, limit: usize) -> Result<Vec<User>, StoreError> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2"
-        );
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
         let rows = sqlx::query(&sql)
             .bind(sql_count(limit))
             .bind(sql_count(offset))
@@ -220,7 +219,10 @@ impl SessionStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
-        let mut evicted = rows.iter().map(session_from).collect::<Result<Vec<_>, _>>()?;
+        let mut evicted = rows
+            .iter()
+            .map(session_from)
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await.map_err(store_error)?;
         evicted.sort_unstable_by_key(|r| (r.created_at, r.id == record.id, r.id));
         Ok(evicted)
@@ -308,12 +310,13 @@ impl SessionStore for SqliteStore {
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-            .bind(micros(now))
-            .bind(micros(idle_cutoff))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(micros(now))
+                .bind(micros(idle_cutoff))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
         Ok(result.rows_affected())
     }
 }
@@ -461,12 +464,13 @@ impl TokenStore for SqliteStore {
 
     /// Deletes used tokens and tokens whose `expires_at` is at or before `now`.
     async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let result =
-            sqlx::query("DELETE FROM one_time_tokens WHERE used_at IS NOT NULL OR expires_at <= $1")
-                .bind(micros(now))
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
+        let result = sqlx::query(
+            "DELETE FROM one_time_tokens WHERE used_at IS NOT NULL OR expires_at <= $1",
+        )
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
         Ok(result.rows_affected())
     }
 }
