@@ -113,6 +113,7 @@ macro_rules! store_conformance_suite {
             sessions::expired_sessions_not_counted,
             sessions::old_new_record_is_evicted,
             sessions::touch_never_recreates_session,
+            sessions::touch_if_stale_writes_once_per_interval,
             sessions::revoke_session_by_digest_and_id,
             sessions::revoke_user_sessions_keeps_one,
             sessions::list_user_sessions_newest_first,
@@ -134,7 +135,8 @@ macro_rules! store_conformance_suite {
             races::parallel_logins_keep_newest,
             races::parallel_consume_one_wins,
             races::parallel_attempts_allow_max,
-            races::hash_upgrade_loses_to_change
+            races::hash_upgrade_loses_to_change,
+            races::parallel_touches_write_once
         );
     };
     (@current $store:expr; $($module:ident :: $check:ident),* $(,)?) => {

@@ -205,3 +205,33 @@ pub(crate) async fn hash_upgrade_loses_to_change<S: UserStore + Clone>(store: &S
         assert_eq!(stored.password_changed_at, changed_at);
     }
 }
+
+/// Twenty requests on one stale session touch it at once: exactly one writes, and every one
+/// sees the time that was written.
+pub(crate) async fn parallel_touches_write_once<S: SessionStore + Clone>(store: &S) {
+    let record = session(Uuid::new_v4(), T0);
+    let digest = record.token_digest;
+    store
+        .create_session(record, 10, T0 - Duration::hours(2))
+        .await
+        .unwrap();
+    let interval = Duration::minutes(1);
+    let base = T0 + Duration::minutes(10);
+
+    let results = run_together(store, 20, |store, index| async move {
+        let now = base + Duration::milliseconds(i64::try_from(index).unwrap());
+        store
+            .touch_session_if_stale(&digest, now, now - interval)
+            .await
+            .unwrap()
+    })
+    .await;
+
+    let stored = store.find_session(&digest).await.unwrap().unwrap();
+    let written = stored.last_seen_at;
+    assert!(written >= base && written < base + Duration::milliseconds(20));
+    assert!(
+        results.iter().all(|seen| *seen == Some(written)),
+        "{results:?}"
+    );
+}

@@ -255,6 +255,35 @@ impl SessionStore for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
+    /// A conditional `UPDATE`; when it writes nothing, the session is either missing or
+    /// fresh, and a read of `last_seen_at` tells which.
+    async fn touch_session_if_stale(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+        stale_at: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        let written: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET last_seen_at = $2 WHERE token_digest = $1 \
+             AND last_seen_at <= $3 RETURNING last_seen_at",
+        )
+        .bind(&digest.0[..])
+        .bind(micros(now))
+        .bind(micros(stale_at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let seen = match written {
+            Some(seen) => Some(seen),
+            None => sqlx::query_scalar("SELECT last_seen_at FROM sessions WHERE token_digest = $1")
+                .bind(&digest.0[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?,
+        };
+        seen.map(time_from).transpose()
+    }
+
     async fn revoke_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
             .bind(&digest.0[..])
