@@ -107,6 +107,7 @@ macro_rules! store_conformance_suite {
             users::set_hash_updates_change_time,
             users::mark_email_verified_sets_flag,
             users::list_users_oldest_first_paged,
+            users::duplicate_id_conflicts,
             sessions::create_find_and_touch_session,
             sessions::duplicate_session_conflicts,
             sessions::create_evicts_oldest_beyond_max,
@@ -128,7 +129,9 @@ macro_rules! store_conformance_suite {
             tokens::revoke_user_tokens_by_purpose,
             tokens::purge_expired_and_used_tokens,
             audit::query_newest_first_with_limit,
-            audit::query_applies_every_filter
+            audit::query_applies_every_filter,
+            audit::every_field_round_trips_as_data,
+            audit::equal_times_newest_appended_first
         );
         $crate::store::conformance::store_conformance_suite!(@multi $store;
             races::parallel_signups_one_wins,
@@ -136,7 +139,8 @@ macro_rules! store_conformance_suite {
             races::parallel_consume_one_wins,
             races::parallel_attempts_allow_max,
             races::hash_upgrade_loses_to_change,
-            races::parallel_touches_write_once
+            races::parallel_touches_write_once,
+            races::cancelled_logins_leave_all_or_nothing
         );
     };
     (@current $store:expr; $($module:ident :: $check:ident),* $(,)?) => {

@@ -1,7 +1,7 @@
 //! The storage traits for [`SqliteStore`].
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -180,52 +180,12 @@ impl SessionStore for SqliteStore {
         max_per_user: usize,
         idle_cutoff: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        // A spawned task runs to the end even when the caller is dropped mid-transaction,
+        // which could otherwise hand a connection still inside `BEGIN` back to the pool.
+        let pool = self.pool.clone();
+        tokio::spawn(insert_session(pool, record, max_per_user, idle_cutoff))
             .await
-            .map_err(store_error)?;
-        sqlx::query(
-            "DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen_at <= $3)",
-        )
-        .bind(record.user_id)
-        .bind(micros(record.created_at))
-        .bind(micros(idle_cutoff))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(record.id)
-        .bind(&record.token_digest.0[..])
-        .bind(record.user_id)
-        .bind(micros(record.created_at))
-        .bind(micros(record.last_seen_at))
-        .bind(micros(record.expires_at))
-        .bind(record.ip_address.map(|ip| ip.to_string()))
-        .bind(record.user_agent.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let rows = sqlx::query(&format!(
-            "DELETE FROM sessions WHERE token_digest IN (SELECT token_digest FROM sessions \
-             WHERE user_id = $1 ORDER BY created_at DESC, (id = $2) DESC, id DESC \
-             LIMIT -1 OFFSET $3) RETURNING {SESSION_COLUMNS}"
-        ))
-        .bind(record.user_id)
-        .bind(record.id)
-        .bind(sql_count(max_per_user))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let mut evicted = rows
-            .iter()
-            .map(session_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().await.map_err(store_error)?;
-        evicted.sort_unstable_by_key(|r| (r.created_at, r.id == record.id, r.id));
-        Ok(evicted)
+            .map_err(|error| StoreError::Backend(Box::new(error)))?
     }
 
     async fn find_session(
@@ -348,6 +308,60 @@ impl SessionStore for SqliteStore {
                 .map_err(store_error)?;
         Ok(result.rows_affected())
     }
+}
+
+/// The transaction of [`SessionStore::create_session`].
+async fn insert_session(
+    pool: SqlitePool,
+    record: SessionRecord,
+    max_per_user: usize,
+    idle_cutoff: OffsetDateTime,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(store_error)?;
+    sqlx::query(
+        "DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen_at <= $3)",
+    )
+    .bind(record.user_id)
+    .bind(micros(record.created_at))
+    .bind(micros(idle_cutoff))
+    .execute(&mut *tx)
+    .await
+    .map_err(store_error)?;
+    sqlx::query(&format!(
+        "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(record.id)
+    .bind(&record.token_digest.0[..])
+    .bind(record.user_id)
+    .bind(micros(record.created_at))
+    .bind(micros(record.last_seen_at))
+    .bind(micros(record.expires_at))
+    .bind(record.ip_address.map(|ip| ip.to_string()))
+    .bind(record.user_agent.as_deref())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_error)?;
+    let rows = sqlx::query(&format!(
+        "DELETE FROM sessions WHERE token_digest IN (SELECT token_digest FROM sessions \
+         WHERE user_id = $1 ORDER BY created_at DESC, (id = $2) DESC, id DESC \
+         LIMIT -1 OFFSET $3) RETURNING {SESSION_COLUMNS}"
+    ))
+    .bind(record.user_id)
+    .bind(record.id)
+    .bind(sql_count(max_per_user))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(store_error)?;
+    let mut evicted = rows
+        .iter()
+        .map(session_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit().await.map_err(store_error)?;
+    evicted.sort_unstable_by_key(|r| (r.created_at, r.id == record.id, r.id));
+    Ok(evicted)
 }
 
 #[async_trait]
