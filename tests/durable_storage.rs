@@ -139,15 +139,56 @@ async fn state_survives_restart(database_url: &str) {
         "events before the restart are gone: {before:?} then {after:?}"
     );
 
-    let duplicate = client
+    let again = client
         .post_json(
             "/api/auth/login",
             &json!({"email": EMAIL, "password": PASSWORD}),
             &[],
         )
         .await;
-    assert_eq!(duplicate.status, StatusCode::OK, "{:?}", duplicate.body);
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+
+    // The admin filters run in the database: only this user's logins, newest first.
+    let user_id = me.json()["user"]["id"].as_str().unwrap().to_owned();
+    let logins = client
+        .get(
+            &format!("/api/admin/audit?event_type=LOGIN_SUCCESS&user_id={user_id}&limit=10"),
+            &[("x-api-key", API_KEY)],
+        )
+        .await;
+    assert_eq!(logins.status, StatusCode::OK, "{:?}", logins.body);
+    let events = logins.json()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(
+        |event| event["event_type"] == "LOGIN_SUCCESS" && event["user_id"] == user_id.as_str()
+    ));
+    assert!(events[0]["created_at"].as_str() >= events[1]["created_at"].as_str());
     drop(server);
+}
+
+#[tokio::test]
+async fn example_defaults_to_sqlite_file_in_working_directory() {
+    let dir = TempDir::new();
+    let server = ExampleServer::start_in_dir("axum_app", &dir.0);
+    let client = HttpClient::new(server.base_url());
+    let signup = client
+        .post_json(
+            "/api/auth/signup",
+            &json!({"email": EMAIL, "password": PASSWORD}),
+            &[],
+        )
+        .await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let file = dir.0.join("amoskys-auth.sqlite3");
+    assert!(file.exists(), "no database file at {}", file.display());
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!(
+            "storing data in the SQLite file {}",
+            file.display()
+        )),
+        "{log}"
+    );
 }
 
 #[tokio::test]

@@ -61,11 +61,31 @@ impl ExampleServer {
             Some(TempDir::new())
         };
         let database_url = temp_dir.as_ref().map(TempDir::sqlite_url);
+        Self::spawn(name, env, database_url, temp_dir, None)
+    }
+
+    /// Starts example `name` in the working directory `dir` with no `DATABASE_URL`, so that
+    /// it falls back to its default database.
+    pub fn start_in_dir(name: &str, dir: &std::path::Path) -> Self {
+        Self::spawn(name, &[], None, None, Some(dir))
+    }
+
+    fn spawn(
+        name: &str,
+        env: &[(&str, &str)],
+        database_url: Option<String>,
+        temp_dir: Option<TempDir>,
+        dir: Option<&std::path::Path>,
+    ) -> Self {
         let path = example_path(name);
         if !path.exists() {
             build_example(name);
         }
-        let mut child = Command::new(&path)
+        let mut command = Command::new(&path);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .env("AMOSKYS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
