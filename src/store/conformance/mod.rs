@@ -16,6 +16,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod lockout;
+pub(crate) mod maintenance;
 pub(crate) mod races;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
@@ -140,7 +141,8 @@ macro_rules! store_conformance_suite {
             races::parallel_attempts_allow_max,
             races::hash_upgrade_loses_to_change,
             races::parallel_touches_write_once,
-            races::cancelled_logins_leave_all_or_nothing
+            races::cancelled_logins_leave_all_or_nothing,
+            maintenance::maintenance_purges_dead_records
         );
     };
     (@current $store:expr; $($module:ident :: $check:ident),* $(,)?) => {
