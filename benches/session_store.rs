@@ -2,7 +2,10 @@
 //! an SQLite file, and PostgreSQL when `DATABASE_URL` names a server.
 //!
 //! Each store holds 10,000 sessions of 1,000 users, and every lookup hits a different
-//! session in turn. Run with
+//! session in turn. Every lookup goes through `Runtime::block_on`, whose cost is part of
+//! every figure, the memory baseline included. The `_unchecked` variants use a pool that
+//! does not test each connection before handing it out (the default pools do, which costs a
+//! round trip but replaces connections broken by a database restart). Run with
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench session_store -- --warm-up-time 1 --measurement-time 4`.
 //! The PostgreSQL tables go into a schema of their own, dropped at the end.
 
@@ -16,6 +19,7 @@ use amoskys_auth::store::{SessionRecord, SessionStore};
 use amoskys_auth::token::{SecretToken, TokenDigest};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection};
 use time::{Duration, OffsetDateTime};
 use tokio::runtime::Runtime;
@@ -84,6 +88,19 @@ fn session_lookup(c: &mut Criterion) {
         store
     });
     lookups(c, &runtime, "sqlite", &sqlite);
+    // The same file through a pool that skips its check of each connection before use.
+    let unchecked = runtime.block_on(async {
+        let options =
+            SqliteStore::tune(SqliteConnectOptions::new().filename(dir.join("bench.sqlite3")));
+        let pool = SqliteStore::pool_options()
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .expect("open SQLite");
+        SqliteStore::from_pool(pool)
+    });
+    lookups(c, &runtime, "sqlite_unchecked", &unchecked);
+    runtime.block_on(unchecked.pool().close());
     runtime.block_on(sqlite.pool().close());
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -109,6 +126,19 @@ fn postgres(c: &mut Criterion, runtime: &Runtime, url: &str) {
         store
     });
     lookups(c, runtime, "postgres", &store);
+    let unchecked = runtime.block_on(async {
+        let options = PgConnectOptions::from_str(url)
+            .expect("DATABASE_URL")
+            .options([("search_path", schema.as_str())]);
+        let pool = PostgresStore::pool_options()
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .expect("connect");
+        PostgresStore::from_pool(pool)
+    });
+    lookups(c, runtime, "postgres_unchecked", &unchecked);
+    runtime.block_on(unchecked.pool().close());
     runtime.block_on(async {
         store.pool().close().await;
         let mut admin = PgConnection::connect(url).await.expect("connect");

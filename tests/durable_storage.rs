@@ -1,6 +1,6 @@
-//! The examples on durable storage: an account, a live session cookie and the audit trail
-//! survive a restart on the same SQLite file or PostgreSQL schema, and a PostgreSQL outage
-//! turns into 503 responses that end when the database is back.
+//! The examples on durable storage. An account, a live session cookie and the audit trail
+//! survive a restart on the same SQLite file or PostgreSQL schema. A PostgreSQL outage
+//! turns into 503 responses, which end when the database is back.
 #![cfg(all(feature = "sqlite", feature = "postgres"))]
 
 mod common;
@@ -192,14 +192,14 @@ async fn example_defaults_to_sqlite_file_in_working_directory() {
 }
 
 #[tokio::test]
-async fn sqlite_file_keeps_account_session_and_audit_across_restart() {
+async fn sqlite_restart_keeps_state() {
     let dir = TempDir::new();
     state_survives_restart(&dir.sqlite_url()).await;
     assert!(dir.0.join("auth.sqlite3").exists());
 }
 
 #[tokio::test]
-async fn postgres_keeps_account_session_and_audit_across_restart() {
+async fn postgres_restart_keeps_state() {
     let Some(url) = postgres_url() else {
         return;
     };

@@ -95,15 +95,15 @@ pub async fn shutdown_signal() {
 /// directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://amoskys-auth.sqlite3";
 
-/// Opens the database named by `DATABASE_URL` (default [`DEFAULT_DATABASE_URL`]) and applies
-/// the migrations: `sqlite://PATH` for an SQLite file, created if missing, or
-/// `postgres://USER@HOST:PORT/DB` for PostgreSQL. Logs where the data lives, without the
-/// password of a URL.
-pub async fn open_stores() -> Result<Stores, String> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+/// Opens the database named by `database_url` (`DATABASE_URL` of the configuration, default
+/// [`DEFAULT_DATABASE_URL`]) and applies the migrations: `sqlite://PATH` for an SQLite file,
+/// created if missing, or `postgres://USER@HOST:PORT/DB` for PostgreSQL. Logs where the data
+/// lives, without the password of a URL.
+pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
+    let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let shown = url.rsplit('@').next().unwrap_or_default();
-        let store = PostgresStore::connect(&url).await.map_err(|error| {
+        let store = PostgresStore::connect(url).await.map_err(|error| {
             format!(
                 "cannot connect to PostgreSQL at {shown}: {}",
                 with_causes(&error)
@@ -123,7 +123,7 @@ pub async fn open_stores() -> Result<Stores, String> {
         let shown = std::env::current_dir()
             .map(|dir| dir.join(path).display().to_string())
             .unwrap_or_else(|_| path.to_owned());
-        let store = SqliteStore::connect(&url).await.map_err(|error| {
+        let store = SqliteStore::connect(url).await.map_err(|error| {
             format!(
                 "cannot open the SQLite file {shown}: {}",
                 with_causes(&error)

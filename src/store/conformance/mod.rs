@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::store::{OneTimeToken, SessionRecord, TokenPurpose, User};
 use crate::token::{SecretToken, TokenDigest};
 
-/// What a conformance test runs its check on.
+/// The subject of one conformance test: a store, with whatever must outlive it.
 pub(crate) trait Fixture {
     /// The store under test.
     type Store;

@@ -207,7 +207,7 @@ pub(crate) async fn hash_upgrade_loses_to_change<S: UserStore + Clone>(store: &S
 }
 
 /// Twenty requests on one stale session touch it at once: exactly one writes, and every one
-/// sees the time that was written.
+/// gets back the time that was written.
 pub(crate) async fn parallel_touches_write_once<S: SessionStore + Clone>(store: &S) {
     let record = session(Uuid::new_v4(), T0);
     let digest = record.token_digest;
@@ -229,7 +229,11 @@ pub(crate) async fn parallel_touches_write_once<S: SessionStore + Clone>(store: 
 
     let stored = store.find_session(&digest).await.unwrap().unwrap();
     let written = stored.last_seen_at;
-    assert!(written >= base && written < base + Duration::milliseconds(20));
+    assert!(written >= base, "{written} before every touch");
+    assert!(
+        written < base + Duration::milliseconds(20),
+        "{written} after every touch"
+    );
     assert!(
         results.iter().all(|seen| *seen == Some(written)),
         "{results:?}"

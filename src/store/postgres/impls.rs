@@ -169,10 +169,10 @@ impl UserStore for PostgresStore {
 
 #[async_trait]
 impl SessionStore for PostgresStore {
-    /// Runs in one transaction holding a per-user advisory lock: deletes the user's sessions that are dead
-    /// at `record.created_at`, inserts `record`, then deletes and returns the live sessions
-    /// ranked beyond `max_per_user` (newest kept; on equal `created_at` the new record ranks
-    /// newest, the others by id), oldest first.
+    /// Runs in one transaction that holds a per-user advisory lock: deletes the user's
+    /// sessions that are dead at `record.created_at`, inserts `record`, then deletes and returns the live sessions
+    /// ranked beyond `max_per_user`, oldest first. Newer sessions rank first; on equal
+    /// `created_at` the new record ranks newest and the others rank by id.
     async fn create_session(
         &self,
         record: SessionRecord,
@@ -214,8 +214,8 @@ impl SessionStore for PostgresStore {
         Ok(result.rows_affected() == 1)
     }
 
-    /// A conditional `UPDATE`; when it writes nothing, the session is either missing or
-    /// fresh, and a read of `last_seen_at` tells which.
+    /// Writes with a conditional `UPDATE`. When it writes nothing, the session is either
+    /// missing or fresh, so a read of `last_seen_at` decides which.
     async fn touch_session_if_stale(
         &self,
         digest: &TokenDigest,
@@ -309,7 +309,7 @@ impl SessionStore for PostgresStore {
     }
 }
 
-/// The transaction of [`SessionStore::create_session`].
+/// Runs the transaction of [`SessionStore::create_session`].
 async fn insert_session(
     pool: PgPool,
     record: SessionRecord,
@@ -367,9 +367,9 @@ async fn insert_session(
 
 #[async_trait]
 impl LockoutStore for PostgresStore {
-    /// One upsert counts the attempt unless the key is locked at `now`; a lock that ended
-    /// restarts the count at 1. When the key is locked the upsert changes nothing and the
-    /// lock's end is read back.
+    /// Counts the attempt with one upsert unless the key is locked at `now`, and restarts the
+    /// count at 1 after a lock that ended. When the key is locked, the upsert changes nothing
+    /// and a second statement reads the lock's end.
     async fn begin_attempt(
         &self,
         key: &str,
@@ -449,7 +449,8 @@ impl LockoutStore for PostgresStore {
 
 #[async_trait]
 impl TokenStore for PostgresStore {
-    /// One upsert on the unique (user, purpose) pair replaces the previous token.
+    /// Replaces the previous token of the same user and purpose with one upsert on their
+    /// unique pair.
     async fn issue_token(&self, token: OneTimeToken) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO one_time_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \

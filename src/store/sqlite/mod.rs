@@ -92,22 +92,32 @@ impl SqliteStore {
     ///
     /// [`StoreError::Unavailable`] when the database cannot be opened.
     pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+        let pool = Self::pool_options()
+            .connect_with(Self::tune(options))
             .await
             .map_err(store_error)?;
         Ok(Self::from_pool(pool))
     }
 
-    /// Uses an existing pool. Its connections should wait for locks (a busy timeout), or
-    /// concurrent writers fail with [`StoreError::Unavailable`].
+    /// Adds the settings the store relies on to `options`: create if missing, write-ahead
+    /// log, `synchronous = NORMAL` and [`BUSY_TIMEOUT`]. For pools built by hand.
+    pub fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
+        options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+    }
+
+    /// Returns the default pool settings: 8 connections at most and [`ACQUIRE_TIMEOUT`].
+    pub fn pool_options() -> SqlitePoolOptions {
+        SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+    }
+
+    /// Uses an existing pool. Its connections should wait for locks (see
+    /// [`SqliteStore::tune`]), or concurrent writers fail with [`StoreError::Unavailable`].
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self { pool }
     }
