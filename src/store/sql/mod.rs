@@ -49,7 +49,7 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
             if matches!(database.kind(), ErrorKind::UniqueViolation) {
                 return StoreError::Conflict;
             }
-            if database.code().is_some_and(|code| transient_code(&code)) {
+            if is_transient(database.as_ref()) {
                 return StoreError::Unavailable(Box::new(error));
             }
             StoreError::Backend(Box::new(error))
@@ -68,17 +68,34 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// Returns true for error codes after which the same statement may succeed later.
-///
-/// SQLite: 5 `SQLITE_BUSY`, 6 `SQLITE_LOCKED` and their extended codes, 10 `SQLITE_IOERR`
-/// is left out (a disk fault). PostgreSQL: class 08 (connection exception), 40001
-/// (serialization failure), 40P01 (deadlock), 53 (insufficient resources), 57P01 to 57P03
-/// (server shutting down or starting).
-fn transient_code(code: &str) -> bool {
-    if let Ok(number) = code.parse::<u32>() {
-        // SQLite reports its numeric (extended) result codes; the primary code is the low byte.
-        return matches!(number & 0xff, 5 | 6);
+/// Returns true for database errors after which the same statement may succeed later.
+fn is_transient(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = error.code() else {
+        return false;
+    };
+    #[cfg(feature = "sqlite")]
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return sqlite_transient(&code);
     }
+    postgres_transient(&code)
+}
+
+/// SQLite result codes (extended codes included) 5 `SQLITE_BUSY` and 6 `SQLITE_LOCKED`, but
+/// not 10 `SQLITE_IOERR`, which is a disk fault.
+#[cfg(feature = "sqlite")]
+fn sqlite_transient(code: &str) -> bool {
+    // An extended result code keeps the primary code in its low byte.
+    code.parse::<u32>()
+        .is_ok_and(|number| matches!(number & 0xff, 5 | 6))
+}
+
+/// SQLSTATE class 08 (connection exception), 40001 (serialization failure), 40P01
+/// (deadlock), class 53 (insufficient resources) and 57P01 to 57P03 (server shutting down or
+/// starting).
+fn postgres_transient(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
@@ -147,3 +164,67 @@ pub(crate) fn failures_from(value: i64) -> u32 {
 /// counting statement and the read of an existing lock; each retry means another request
 /// cleared or ended the lock in between.
 pub(crate) const LOCKOUT_RETRIES: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_are_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for error in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+        ] {
+            let mapped = store_error(error);
+            assert!(matches!(mapped, StoreError::Unavailable(_)), "{mapped:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_rows_are_corrupt() {
+        let mapped = store_error(sqlx::Error::ColumnNotFound("email".to_owned()));
+        assert!(matches!(mapped, StoreError::Corrupt(_)), "{mapped:?}");
+        let mapped = store_error(sqlx::Error::RowNotFound);
+        assert!(matches!(mapped, StoreError::Backend(_)), "{mapped:?}");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_busy_and_locked_are_transient() {
+        // SQLITE_BUSY (5), SQLITE_LOCKED (6) and the extended SQLITE_BUSY_SNAPSHOT (517).
+        for code in ["5", "6", "517"] {
+            assert!(sqlite_transient(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT (19) and SQLITE_IOERR (10).
+        for code in ["19", "10"] {
+            assert!(!sqlite_transient(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_connection_classes_are_transient() {
+        for code in ["08006", "40001", "40P01", "53300", "57P01", "57P03"] {
+            assert!(postgres_transient(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02"] {
+            assert!(!postgres_transient(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn stored_values_are_checked() {
+        assert!(matches!(digest_from(&[0; 31]), Err(StoreError::Corrupt(_))));
+        assert_eq!(digest_from(&[7; 32]).unwrap(), TokenDigest([7; 32]));
+        assert!(matches!(
+            ip_from(Some("not an address".to_owned())),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(purpose_from("admin"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(metadata_from("[1]"), Err(StoreError::Corrupt(_))));
+        assert_eq!(failures_from(-3), 0);
+        assert_eq!(failures_from(i64::MAX), u32::MAX);
+    }
+}
