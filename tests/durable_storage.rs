@@ -167,6 +167,31 @@ async fn state_survives_restart(database_url: &str) {
 }
 
 #[tokio::test]
+async fn two_processes_share_one_sqlite_file() {
+    let dir = TempDir::new();
+    let url = dir.sqlite_url();
+    let (_first, first) = start(&url);
+    let (_second, second) = start(&url);
+
+    let credentials = json!({"email": EMAIL, "password": PASSWORD});
+    let signup = first.post_json("/api/auth/signup", &credentials, &[]).await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let login = second.post_json("/api/auth/login", &credentials, &[]).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let set_cookie = login.set_cookie("amoskys_session").expect("session cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    let me = first.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    let logout = first
+        .post_json("/api/auth/logout", &json!({}), &[("cookie", &cookie)])
+        .await;
+    assert_eq!(logout.status, StatusCode::OK, "{:?}", logout.body);
+    let me = second.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
+}
+
+#[tokio::test]
 async fn example_defaults_to_sqlite_file_in_working_directory() {
     let dir = TempDir::new();
     let server = ExampleServer::start_in_dir("axum_app", &dir.0);

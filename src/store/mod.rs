@@ -234,10 +234,10 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Sets `last_seen_at` of an existing session to `now` only if it is at or before
-    /// `stale_at` (`now` minus the touch interval), in one atomic step, so that of any number
-    /// of concurrent requests on one session at most one writes per interval. Never
-    /// recreates a revoked session. Returns the `last_seen_at` stored afterwards, or `None`
-    /// when the session is missing.
+    /// `stale_at` (`now` minus the touch interval). The check and the write are one atomic
+    /// step, so of any number of concurrent requests on one session at most one writes per
+    /// interval. Never recreates a revoked session. Returns the `last_seen_at` stored
+    /// afterwards, or `None` when the session is missing.
     ///
     /// The default implementation calls [`SessionStore::touch_session`] unconditionally;
     /// backends override it with a conditional write.

@@ -39,10 +39,10 @@ impl MigrationSource<'static> for EmbeddedMigrations {
     }
 }
 
-/// Maps a database error to a [`StoreError`]: unique violations to `Conflict`; lost or
-/// refused connections, pool time-outs, lock time-outs and serialization failures to
-/// `Unavailable`, since a retry may succeed; unreadable rows to `Corrupt`; the rest to
-/// `Backend`.
+/// Maps a database error to a [`StoreError`]. Unique violations become `Conflict`. Lost or
+/// refused connections, pool time-outs, lock time-outs and serialization failures become
+/// `Unavailable`, because a retry may succeed. Unreadable rows become `Corrupt`, and the
+/// rest `Backend`.
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(database) => {
@@ -160,9 +160,9 @@ pub(crate) fn failures_from(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
-/// The number of times a lockout attempt is retried when the key changes between the
-/// counting statement and the read of an existing lock; each retry means another request
-/// cleared or ended the lock in between.
+/// The maximum number of tries of one lockout attempt. A retry happens only when another
+/// request cleared the lock, or the lock ended, between the counting statement and the read
+/// of the lock's end.
 pub(crate) const LOCKOUT_RETRIES: usize = 8;
 
 #[cfg(test)]
