@@ -37,6 +37,12 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most connections the pool opens by default.
 pub const MAX_CONNECTIONS: u32 = 10;
 
+/// The longest a statement may run, lock waits included, before PostgreSQL cancels it and
+/// the store fails with [`StoreError::Unavailable`]. Set on each new connection whose
+/// `statement_timeout` is still PostgreSQL's default of 0 (none), so a value from the URL or
+/// the server's configuration wins.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Users, sessions, lockouts, one-time tokens and audit events in a PostgreSQL database.
 ///
 /// Clones share one connection pool. Call [`PostgresStore::migrate`] once at start-up to
@@ -88,14 +94,26 @@ impl PostgresStore {
         Ok(Self::from_pool(pool))
     }
 
-    /// Returns the default pool settings: [`MAX_CONNECTIONS`], [`ACQUIRE_TIMEOUT`], and a
-    /// check of each connection before use, so that connections broken by a database
-    /// restart are replaced instead of failing requests.
+    /// Returns the default pool settings: [`MAX_CONNECTIONS`], [`ACQUIRE_TIMEOUT`],
+    /// [`STATEMENT_TIMEOUT`], and a check of each connection before use, so that connections
+    /// broken by a database restart are replaced instead of failing requests.
     pub fn pool_options() -> PgPoolOptions {
         PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(true)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    let milliseconds = STATEMENT_TIMEOUT.as_millis();
+                    sqlx::query(&format!(
+                        "DO $$ BEGIN IF current_setting('statement_timeout') = '0' THEN \
+                         SET statement_timeout = {milliseconds}; END IF; END $$"
+                    ))
+                    .execute(connection)
+                    .await
+                    .map(|_| ())
+                })
+            })
     }
 
     /// Uses an existing pool.

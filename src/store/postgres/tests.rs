@@ -104,3 +104,67 @@ async fn migrate_twice_changes_nothing() {
     };
     fixture.store.migrate().await.unwrap();
 }
+
+/// A statement stuck behind another connection's lock is cancelled by the statement timeout
+/// and reported as unavailable, and the store serves the key once the lock is gone.
+#[tokio::test]
+async fn statement_timeout_is_unavailable() {
+    use crate::store::conformance::T0;
+    use crate::store::{LockoutStore, StoreError};
+
+    let Some(fixture) = PgSchema::new().await else {
+        return;
+    };
+    let store = fixture.store();
+    let lock_for = time::Duration::minutes(15);
+    store
+        .begin_attempt("slow@example.com", T0, 5, lock_for)
+        .await
+        .unwrap();
+
+    let options = PgConnectOptions::from_str(&fixture.url).unwrap().options([
+        ("search_path", fixture.schema.as_str()),
+        ("statement_timeout", "200"),
+    ]);
+    let impatient = PostgresStore::connect_with(options).await.unwrap();
+    let mut holder = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT failures FROM lockouts WHERE key = $1 FOR UPDATE")
+        .bind("slow@example.com")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let blocked = impatient
+        .begin_attempt("slow@example.com", T0, 5, lock_for)
+        .await;
+    assert!(
+        matches!(blocked, Err(StoreError::Unavailable(_))),
+        "{blocked:?}"
+    );
+
+    holder.rollback().await.unwrap();
+    let counted = impatient
+        .begin_attempt("slow@example.com", T0, 5, lock_for)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted,
+        crate::store::AttemptDecision::Allowed {
+            attempt: 2,
+            locked_now: false
+        }
+    );
+}
+
+/// Connections get the default statement timeout unless one is already set.
+#[tokio::test]
+async fn default_statement_timeout_applied() {
+    let Some(fixture) = PgSchema::new().await else {
+        return;
+    };
+    let timeout: String = sqlx::query_scalar("SELECT current_setting('statement_timeout')")
+        .fetch_one(fixture.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(timeout, "5s");
+}

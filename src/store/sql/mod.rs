@@ -93,12 +93,15 @@ fn sqlite_transient(code: &str) -> bool {
 }
 
 /// SQLSTATE class 08 (connection exception), 40001 (serialization failure), 40P01
-/// (deadlock), class 53 (insufficient resources) and 57P01 to 57P03 (server shutting down or
-/// starting).
+/// (deadlock), class 53 (insufficient resources), 55P03 (lock not available), 57014 (statement
+/// timeout or cancel) and 57P01 to 57P03 (server shutting down or starting).
 fn postgres_transient(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
-        || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+        || matches!(
+            code,
+            "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03"
+        )
 }
 
 /// Maps a migration failure to a [`StoreError`].
@@ -206,7 +209,9 @@ mod tests {
 
     #[test]
     fn postgres_connection_classes_are_transient() {
-        for code in ["08006", "40001", "40P01", "53300", "57P01", "57P03"] {
+        for code in [
+            "08006", "40001", "40P01", "53300", "55P03", "57014", "57P01", "57P03",
+        ] {
             assert!(postgres_transient(code), "{code}");
         }
         for code in ["23505", "42P01", "22P02"] {

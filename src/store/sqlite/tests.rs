@@ -76,3 +76,41 @@ async fn data_survives_reopening_the_file() {
         Some(record)
     );
 }
+
+/// A write that waits past the busy timeout for another connection's write lock is reported
+/// as unavailable, and succeeds once the lock is released.
+#[tokio::test]
+async fn busy_database_is_unavailable() {
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use crate::store::conformance::{T0, user};
+    use crate::store::{StoreError, UserStore};
+
+    let fixture = TempSqlite::new().await;
+    let options =
+        SqliteStore::tune(SqliteConnectOptions::new().filename(fixture.dir.join("auth.sqlite3")))
+            .busy_timeout(std::time::Duration::from_millis(100));
+    let pool = SqliteStore::pool_options()
+        .connect_with(options)
+        .await
+        .unwrap();
+    let impatient = SqliteStore::from_pool(pool);
+
+    let holder = fixture
+        .store
+        .pool()
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .unwrap();
+    let blocked = impatient.create_user(user("busy@example.com", T0)).await;
+    assert!(
+        matches!(blocked, Err(StoreError::Unavailable(_))),
+        "{blocked:?}"
+    );
+
+    holder.rollback().await.unwrap();
+    impatient
+        .create_user(user("busy@example.com", T0))
+        .await
+        .unwrap();
+}
