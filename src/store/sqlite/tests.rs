@@ -114,3 +114,27 @@ async fn busy_database_is_unavailable() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn audit_table_rejects_changes() {
+    use crate::audit::{AuditEvent, AuditEventType};
+    use crate::store::AuditStore;
+    use crate::store::conformance::T0;
+
+    let fixture = TempSqlite::new().await;
+    let event = AuditEvent::new(AuditEventType::Signup, T0);
+    fixture.store.append_event(event).await.unwrap();
+    for statement in [
+        "UPDATE audit_events SET event_type = 'LOGIN_SUCCESS'",
+        "DELETE FROM audit_events",
+    ] {
+        let result = sqlx::query(statement).execute(fixture.store.pool()).await;
+        assert!(result.is_err(), "{statement} was allowed");
+    }
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE event_type = 'SIGNUP'")
+            .fetch_one(fixture.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(count, 1);
+}
