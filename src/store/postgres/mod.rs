@@ -1,7 +1,7 @@
 //! [`PostgresStore`]: every storage trait on PostgreSQL, for production and for several
 //! processes sharing one database.
 //!
-//! Each trait method is one statement, or one transaction where several statements must go
+//! Each change is one statement, or one transaction where several statements must go
 //! together. Races are settled by the database: a unique constraint for signups, a per-user
 //! advisory lock for the session cap, `INSERT .. ON CONFLICT DO UPDATE .. RETURNING` for the
 //! lockout counter and conditional `UPDATE .. RETURNING` for one-time tokens and hash

@@ -1,9 +1,9 @@
 //! [`SqliteStore`]: every storage trait on an SQLite file, the embedded default.
 //!
 //! The database is one file opened in write-ahead-log mode, so several processes on one host
-//! may share it. Each trait method is one statement, or one `BEGIN IMMEDIATE` transaction
-//! where several statements must go together: SQLite then takes the write lock before
-//! reading, so two writers never interleave. Times are stored as microseconds since the Unix
+//! may share it. Each change is one statement, or one `BEGIN IMMEDIATE` transaction where
+//! several statements must go together. SQLite then takes the write lock before reading, so
+//! two writers never interleave. Times are stored as microseconds since the Unix
 //! epoch in UTC; finer parts of a time are dropped.
 
 mod impls;
