@@ -68,16 +68,30 @@ impl Schema {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}options=-c%20search_path%3D{}", self.name)
     }
+}
 
-    async fn drop_schema(self) {
-        let mut admin = PgConnection::connect(&self.admin_url)
-            .await
-            .expect("connect");
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-            .execute(&mut admin)
-            .await
-            .expect("drop schema");
-        admin.close().await.ok();
+impl Drop for Schema {
+    /// Drops the schema from a thread of its own, since `Drop` cannot wait on the test's
+    /// runtime; this runs even when the test panicked.
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&url).await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
     }
 }
 
@@ -230,7 +244,6 @@ async fn postgres_restart_keeps_state() {
     };
     let schema = Schema::create(&url).await;
     state_survives_restart(&schema.url_via(&url)).await;
-    schema.drop_schema().await;
 }
 
 /// A TCP relay on 127.0.0.1 between the example and PostgreSQL that the test can cut.
@@ -359,5 +372,4 @@ async fn postgres_outage_gives_503_and_service_recovers() {
 
     drop(server);
     relay.cut().await;
-    schema.drop_schema().await;
 }
