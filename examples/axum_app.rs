@@ -6,7 +6,10 @@
 //!      -d '{"email":"test@example.com","password":"SecurePass123!"}'
 //! ```
 //!
-//! Data lives in memory and is lost on exit. Settings come from the environment (see
+//! Data lives in the SQLite file `amoskys-auth.sqlite3` of the working directory (its path is
+//! logged at start-up); `DATABASE_URL=sqlite://PATH` picks another file and
+//! `DATABASE_URL=postgres://USER@HOST:PORT/DB` PostgreSQL. Expired sessions and tokens are
+//! purged every minute. Settings come from the environment (see
 //! `AuthConfig::from_env`); the example starts in development mode unless
 //! `AMOSKYS_DEBUG=false`. Your own routes go on the same router, inside `auth.layer()`;
 //! handlers find the caller's session in the `CurrentSession` request extension.
@@ -17,7 +20,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use amoskys_auth::Auth;
-use amoskys_auth::accounts::Stores;
 use amoskys_auth::client_ip::PeerAddr;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
@@ -33,8 +35,10 @@ async fn main() {
         .local_addr()
         .unwrap_or_else(|error| common::exit_with(&error));
     let config = common::config_from_env(bound).unwrap_or_else(|error| common::exit_with(&error));
-    let auth =
-        Auth::new(config, Stores::memory()).unwrap_or_else(|error| common::exit_with(&error));
+    let stores = common::open_stores(config.database_url.as_deref())
+        .await
+        .unwrap_or_else(|error| common::exit_with(&error));
+    let auth = Auth::new(config, stores).unwrap_or_else(|error| common::exit_with(&error));
     let maintenance = auth.spawn_maintenance(Duration::from_secs(60));
 
     let app = Router::new().fallback_service(auth.api()).layer(

@@ -4,7 +4,8 @@
 //! cargo run --example hyper_app
 //! ```
 //!
-//! The same stack as the axum example: `auth.layer()` around `auth.api()`, served by
+//! The same stack and storage as the axum example (an SQLite file unless `DATABASE_URL` names
+//! another database): `auth.layer()` around `auth.api()`, served by
 //! hyper's HTTP/1 connection loop. Each connection records its peer address in the request
 //! extensions, where the rate limiter, sessions and the audit trail read it.
 
@@ -13,7 +14,6 @@ mod common;
 use std::time::Duration;
 
 use amoskys_auth::Auth;
-use amoskys_auth::accounts::Stores;
 use amoskys_auth::client_ip::PeerAddr;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -31,8 +31,10 @@ async fn main() {
         .local_addr()
         .unwrap_or_else(|error| common::exit_with(&error));
     let config = common::config_from_env(bound).unwrap_or_else(|error| common::exit_with(&error));
-    let auth =
-        Auth::new(config, Stores::memory()).unwrap_or_else(|error| common::exit_with(&error));
+    let stores = common::open_stores(config.database_url.as_deref())
+        .await
+        .unwrap_or_else(|error| common::exit_with(&error));
+    let auth = Auth::new(config, stores).unwrap_or_else(|error| common::exit_with(&error));
     let maintenance = auth.spawn_maintenance(Duration::from_secs(60));
     let stack = auth.layer().layer(auth.api());
 

@@ -55,7 +55,7 @@
 //! | [`password`] | Argon2id hashing pool, policy, common-password list |
 //! | [`accounts`] | [`AuthService`](accounts::AuthService): the account flows, free of HTTP types |
 //! | [`api`] | [`AuthApi`](api::AuthApi): the JSON endpoints as a tower service |
-//! | [`store`] | storage traits and their in-memory implementations |
+//! | [`store`] | storage traits and their memory, SQLite (`sqlite` feature) and PostgreSQL (`postgres` feature) implementations |
 //! | [`audit`], [`mail`] | audit events and queries; the mailer trait |
 //!
 //! # Cargo features

@@ -1,9 +1,13 @@
-//! Start-up code shared by the examples: configuration, bind address, logging and Ctrl-C.
+//! Start-up code shared by the examples: configuration, bind address, storage, logging and
+//! Ctrl-C.
 
 use std::net::SocketAddr;
 
 use amoskys_auth::AuthConfig;
+use amoskys_auth::accounts::Stores;
 use amoskys_auth::config::ConfigError;
+use amoskys_auth::store::postgres::PostgresStore;
+use amoskys_auth::store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 /// The address the examples listen on unless `AMOSKYS_BIND` sets another.
@@ -40,6 +44,18 @@ pub async fn bind() -> Result<TcpListener, String> {
         .map_err(|error| format!("cannot listen on AMOSKYS_BIND={address:?} (HOST:PORT): {error}"))
 }
 
+/// Returns `error` followed by each of its causes, separated by colons.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Prints a start-up error as a sentence and exits with status 1.
 pub fn exit_with(error: &dyn std::fmt::Display) -> ! {
     eprintln!("error: {error}");
@@ -73,4 +89,55 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// The database the examples use when `DATABASE_URL` is unset: an SQLite file in the working
+/// directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://amoskys-auth.sqlite3";
+
+/// Opens the database named by `database_url` (`DATABASE_URL` of the configuration, default
+/// [`DEFAULT_DATABASE_URL`]) and applies the migrations: `sqlite://PATH` for an SQLite file,
+/// created if missing, or `postgres://USER@HOST:PORT/DB` for PostgreSQL. Logs where the data
+/// lives, without the password of a URL.
+pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
+    let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let shown = url.rsplit('@').next().unwrap_or_default();
+        let store = PostgresStore::connect(url).await.map_err(|error| {
+            format!(
+                "cannot connect to PostgreSQL at {shown}: {}",
+                with_causes(&error)
+            )
+        })?;
+        store.migrate().await.map_err(|error| {
+            format!(
+                "cannot migrate PostgreSQL at {shown}: {}",
+                with_causes(&error)
+            )
+        })?;
+        tracing::info!("storing data in PostgreSQL at {shown}");
+        Ok(Stores::single(store))
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        let shown = std::env::current_dir()
+            .map(|dir| dir.join(path).display().to_string())
+            .unwrap_or_else(|_| path.to_owned());
+        let store = SqliteStore::connect(url).await.map_err(|error| {
+            format!(
+                "cannot open the SQLite file {shown}: {}",
+                with_causes(&error)
+            )
+        })?;
+        store.migrate().await.map_err(|error| {
+            format!(
+                "cannot migrate the SQLite file {shown}: {}",
+                with_causes(&error)
+            )
+        })?;
+        tracing::info!("storing data in the SQLite file {shown}");
+        Ok(Stores::single(store))
+    } else {
+        Err("DATABASE_URL must start with sqlite:// or postgres://".to_owned())
+    }
 }

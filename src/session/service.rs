@@ -168,10 +168,16 @@ async fn resolve(
         }
     }
 
-    if now - record.last_seen_at >= shared.touch_interval {
-        match shared.store.touch_session(&digest, now).await {
-            Ok(true) => record.last_seen_at = now,
-            Ok(false) => {
+    let stale_at = now.saturating_sub(shared.touch_interval);
+    if record.last_seen_at <= stale_at {
+        // Conditional on the stored time, so concurrent requests write once per interval.
+        match shared
+            .store
+            .touch_session_if_stale(&digest, now, stale_at)
+            .await
+        {
+            Ok(Some(seen)) => record.last_seen_at = seen,
+            Ok(None) => {
                 tracing::debug!(session_id = %record.id, "session revoked during the request");
                 return Ok(None);
             }

@@ -10,8 +10,17 @@
 //! implementation must then leave either the whole change or none of it.
 //!
 //! [`memory`] holds the in-process implementations, the reference for every other backend.
+//! With the `sqlite` and `postgres` features (both on by default), [`sqlite::SqliteStore`]
+//! and [`postgres::PostgresStore`] keep the same data durably in SQL databases, shared by
+//! every process that opens them.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -223,6 +232,24 @@ pub trait SessionStore: Send + Sync + 'static {
         digest: &TokenDigest,
         last_seen_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Sets `last_seen_at` of an existing session to `now` only if it is at or before
+    /// `stale_at` (`now` minus the touch interval). The check and the write are one atomic
+    /// step, so of any number of concurrent requests on one session at most one writes per
+    /// interval. Never recreates a revoked session. Returns the `last_seen_at` stored
+    /// afterwards, or `None` when the session is missing.
+    ///
+    /// The default implementation calls [`SessionStore::touch_session`] unconditionally;
+    /// backends override it with a conditional write.
+    async fn touch_session_if_stale(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+        stale_at: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        let _ = stale_at;
+        Ok(self.touch_session(digest, now).await?.then_some(now))
+    }
 
     /// Deletes one session. Returns whether it existed.
     async fn revoke_session(&self, digest: &TokenDigest) -> Result<bool, StoreError>;

@@ -21,6 +21,8 @@ use serde_json::Value;
 /// An example binary running on an ephemeral port of 127.0.0.1, killed on drop.
 pub struct ExampleServer {
     child: Child,
+    /// The temporary directory of its SQLite file, when the caller named no database.
+    temp_dir: Option<TempDir>,
     /// The address it listens on.
     pub addr: SocketAddr,
     /// Every line it logged so far.
@@ -49,13 +51,41 @@ fn build_example(name: &str) {
 
 impl ExampleServer {
     /// Starts example `name` with extra environment variables and waits until it logs the
-    /// address it listens on.
+    /// address it listens on. Unless `env` sets `DATABASE_URL`, the server gets a new SQLite
+    /// file of its own, removed on drop; a `DATABASE_URL` of the test's environment is never
+    /// passed on.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let temp_dir = if env.iter().any(|(key, _)| *key == "DATABASE_URL") {
+            None
+        } else {
+            Some(TempDir::new())
+        };
+        let database_url = temp_dir.as_ref().map(TempDir::sqlite_url);
+        Self::spawn(name, env, database_url, temp_dir, None)
+    }
+
+    /// Starts example `name` in the working directory `dir` with no `DATABASE_URL`, so that
+    /// it falls back to its default database.
+    pub fn start_in_dir(name: &str, dir: &std::path::Path) -> Self {
+        Self::spawn(name, &[], None, None, Some(dir))
+    }
+
+    fn spawn(
+        name: &str,
+        env: &[(&str, &str)],
+        database_url: Option<String>,
+        temp_dir: Option<TempDir>,
+        dir: Option<&std::path::Path>,
+    ) -> Self {
         let path = example_path(name);
         if !path.exists() {
             build_example(name);
         }
-        let mut child = Command::new(&path)
+        let mut command = Command::new(&path);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .env("AMOSKYS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -63,6 +93,11 @@ impl ExampleServer {
             .env_remove("AMOSKYS_API_KEY")
             .env_remove("DATABASE_URL")
             .env_remove("RATE_LIMIT_STORAGE_URL")
+            .envs(
+                database_url
+                    .iter()
+                    .map(|url| ("DATABASE_URL", url.as_str())),
+            )
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -98,7 +133,12 @@ impl ExampleServer {
                 );
             }
         };
-        Self { child, addr, logs }
+        Self {
+            child,
+            temp_dir,
+            addr,
+            logs,
+        }
     }
 
     /// Returns `http://ADDR`.
@@ -116,6 +156,30 @@ impl Drop for ExampleServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        drop(self.temp_dir.take());
+    }
+}
+
+/// A new directory under the system's temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates the directory.
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("amoskys-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).expect("temporary directory");
+        Self(path)
+    }
+
+    /// Returns the `sqlite://` URL of a database file in the directory.
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}", self.0.join("auth.sqlite3").display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -96,3 +96,44 @@ pub(crate) async fn query_applies_every_filter<S: AuditStore>(store: &S) {
     let found = store.query_events(&combined).await.unwrap();
     assert_eq!(ids(&found), vec![events[1].id]);
 }
+
+/// Every field comes back as appended, and text with line breaks, quotes or SQL in any field
+/// stays inside that field: it neither forges a second event nor changes the query.
+pub(crate) async fn every_field_round_trips_as_data<S: AuditStore>(store: &S) {
+    let hostile = "admin\r\nLOGIN_SUCCESS user=admin'); DELETE FROM audit_events; --\"";
+    let event = AuditEvent::new(AuditEventType::LoginFailure, T0)
+        .user(Uuid::new_v4())
+        .client(Some("2001:db8::1".to_owned()), Some(hostile))
+        .meta("email", hostile)
+        .meta("reason", "invalid_password")
+        .meta("attempt", 3)
+        .meta(
+            "nested",
+            serde_json::json!({"list": [1, "two", null], "flag": true}),
+        );
+    store.append_event(event.clone()).await.unwrap();
+    let bare = AuditEvent::new(AuditEventType::Logout, T0 + Duration::minutes(1));
+    store.append_event(bare.clone()).await.unwrap();
+
+    let all = store.query_events(&query(10)).await.unwrap();
+    assert_eq!(all, vec![bare, event.clone()]);
+
+    let successes = AuditQuery {
+        event_types: vec![AuditEventType::LoginSuccess],
+        ..query(10)
+    };
+    assert!(store.query_events(&successes).await.unwrap().is_empty());
+}
+
+/// Events with the same `created_at` come newest-appended first.
+pub(crate) async fn equal_times_newest_appended_first<S: AuditStore>(store: &S) {
+    let mut appended = Vec::new();
+    for _ in 0..5 {
+        let event = AuditEvent::new(AuditEventType::SessionCreated, T0);
+        appended.push(event.id);
+        store.append_event(event).await.unwrap();
+    }
+    appended.reverse();
+    let found = store.query_events(&query(10)).await.unwrap();
+    assert_eq!(ids(&found), appended);
+}

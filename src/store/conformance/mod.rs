@@ -8,12 +8,15 @@
 //! crate::store::conformance::store_conformance_suite!(MemoryStore::new());
 //! ```
 //!
-//! The expression is evaluated inside each async test, so it may `.await` a connection.
+//! The expression is evaluated inside each async test, so it may `.await` a connection. It
+//! yields a [`Fixture`]: a store itself, or a value that owns a store together with what
+//! must be cleaned up when the test ends (a temporary file, a database schema).
 //! The race checks spawn tasks on a multi-threaded runtime and need a `Clone` store whose
 //! clones share data.
 
 pub(crate) mod audit;
 pub(crate) mod lockout;
+pub(crate) mod maintenance;
 pub(crate) mod races;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
@@ -25,6 +28,23 @@ use uuid::Uuid;
 
 use crate::store::{OneTimeToken, SessionRecord, TokenPurpose, User};
 use crate::token::{SecretToken, TokenDigest};
+
+/// The subject of one conformance test: a store, with whatever must outlive it.
+pub(crate) trait Fixture {
+    /// The store under test.
+    type Store;
+
+    /// Returns the store under test.
+    fn store(&self) -> &Self::Store;
+}
+
+impl Fixture for crate::store::memory::MemoryStore {
+    type Store = Self;
+
+    fn store(&self) -> &Self {
+        self
+    }
+}
 
 /// The instant every check starts from.
 pub(crate) const T0: OffsetDateTime = datetime!(2025-01-01 0:00 UTC);
@@ -88,12 +108,14 @@ macro_rules! store_conformance_suite {
             users::set_hash_updates_change_time,
             users::mark_email_verified_sets_flag,
             users::list_users_oldest_first_paged,
+            users::duplicate_id_conflicts,
             sessions::create_find_and_touch_session,
             sessions::duplicate_session_conflicts,
             sessions::create_evicts_oldest_beyond_max,
             sessions::expired_sessions_not_counted,
             sessions::old_new_record_is_evicted,
             sessions::touch_never_recreates_session,
+            sessions::touch_if_stale_writes_once_per_interval,
             sessions::revoke_session_by_digest_and_id,
             sessions::revoke_user_sessions_keeps_one,
             sessions::list_user_sessions_newest_first,
@@ -108,22 +130,28 @@ macro_rules! store_conformance_suite {
             tokens::revoke_user_tokens_by_purpose,
             tokens::purge_expired_and_used_tokens,
             audit::query_newest_first_with_limit,
-            audit::query_applies_every_filter
+            audit::query_applies_every_filter,
+            audit::every_field_round_trips_as_data,
+            audit::equal_times_newest_appended_first
         );
         $crate::store::conformance::store_conformance_suite!(@multi $store;
             races::parallel_signups_one_wins,
             races::parallel_logins_keep_newest,
             races::parallel_consume_one_wins,
             races::parallel_attempts_allow_max,
-            races::hash_upgrade_loses_to_change
+            races::hash_upgrade_loses_to_change,
+            races::parallel_touches_write_once,
+            races::cancelled_logins_leave_all_or_nothing,
+            maintenance::maintenance_purges_dead_records
         );
     };
     (@current $store:expr; $($module:ident :: $check:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $check() {
-                let store = $store;
-                $crate::store::conformance::$module::$check(&store).await;
+                let fixture = $store;
+                let store = $crate::store::conformance::Fixture::store(&fixture);
+                $crate::store::conformance::$module::$check(store).await;
             }
         )*
     };
@@ -131,8 +159,9 @@ macro_rules! store_conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
-                let store = $store;
-                $crate::store::conformance::$module::$check(&store).await;
+                let fixture = $store;
+                let store = $crate::store::conformance::Fixture::store(&fixture);
+                $crate::store::conformance::$module::$check(store).await;
             }
         )*
     };

@@ -205,3 +205,74 @@ pub(crate) async fn hash_upgrade_loses_to_change<S: UserStore + Clone>(store: &S
         assert_eq!(stored.password_changed_at, changed_at);
     }
 }
+
+/// Twenty requests on one stale session touch it at once: exactly one writes, and every one
+/// gets back the time that was written.
+pub(crate) async fn parallel_touches_write_once<S: SessionStore + Clone>(store: &S) {
+    let record = session(Uuid::new_v4(), T0);
+    let digest = record.token_digest;
+    store
+        .create_session(record, 10, T0 - Duration::hours(2))
+        .await
+        .unwrap();
+    let interval = Duration::minutes(1);
+    let base = T0 + Duration::minutes(10);
+
+    let results = run_together(store, 20, |store, index| async move {
+        let now = base + Duration::milliseconds(i64::try_from(index).unwrap());
+        store
+            .touch_session_if_stale(&digest, now, now - interval)
+            .await
+            .unwrap()
+    })
+    .await;
+
+    let stored = store.find_session(&digest).await.unwrap().unwrap();
+    let written = stored.last_seen_at;
+    assert!(written >= base, "{written} before every touch");
+    assert!(
+        written < base + Duration::milliseconds(20),
+        "{written} after every touch"
+    );
+    assert!(
+        results.iter().all(|seen| *seen == Some(written)),
+        "{results:?}"
+    );
+}
+
+/// Logins cancelled at every stage (the client went away) leave all of a login or none of
+/// it: never more than the cap, never a new session without its evictions, and the store
+/// keeps working afterwards.
+pub(crate) async fn cancelled_logins_leave_all_or_nothing<S: SessionStore + Clone>(store: &S) {
+    let user_id = Uuid::new_v4();
+    let idle_cutoff = T0 - Duration::hours(2);
+    for i in 0..3 {
+        let record = session(user_id, T0 + Duration::milliseconds(i));
+        store.create_session(record, 3, idle_cutoff).await.unwrap();
+    }
+    for step in 0..40u64 {
+        let record = session(
+            user_id,
+            T0 + Duration::seconds(1 + i64::try_from(step).unwrap()),
+        );
+        let call = store.create_session(record.clone(), 3, idle_cutoff);
+        let budget = std::time::Duration::from_micros(step * step * 10);
+        let finished = match tokio::time::timeout(budget, call).await {
+            Ok(result) => {
+                result.unwrap_or_else(|error| panic!("step {step}: {error:?}"));
+                true
+            }
+            Err(_) => false,
+        };
+        let listed = store.list_user_sessions(user_id).await.unwrap();
+        assert_eq!(listed.len(), 3, "step {step}: {listed:?}");
+        let stored = listed.iter().any(|kept| kept.id == record.id);
+        if finished {
+            assert!(stored, "step {step}: completed login lost");
+        }
+        // A stored session is the newest, so it must have pushed the oldest out.
+        if stored {
+            assert_eq!(listed[0].id, record.id, "step {step}");
+        }
+    }
+}

@@ -214,6 +214,52 @@ pub(crate) async fn touch_never_recreates_session<S: SessionStore>(store: &S) {
     assert!(!store.touch_session(&digest(), T0).await.unwrap());
 }
 
+/// A conditional touch writes only when the stored time is at or before `stale_at`, reports
+/// the stored time either way, and never recreates a revoked session.
+pub(crate) async fn touch_if_stale_writes_once_per_interval<S: SessionStore>(store: &S) {
+    let record = session(Uuid::new_v4(), T0);
+    let digest_of = record.token_digest;
+    store
+        .create_session(record.clone(), MAX, no_idle())
+        .await
+        .unwrap();
+    let interval = Duration::minutes(1);
+
+    // Not stale yet: nothing written, the stored time comes back.
+    let early = T0 + Duration::seconds(59);
+    let seen = store
+        .touch_session_if_stale(&digest_of, early, early - interval)
+        .await
+        .unwrap();
+    assert_eq!(seen, Some(T0));
+
+    // Exactly one interval later counts as stale (the boundary is inclusive).
+    let due = T0 + interval;
+    let seen = store
+        .touch_session_if_stale(&digest_of, due, due - interval)
+        .await
+        .unwrap();
+    assert_eq!(seen, Some(due));
+    let stored = store.find_session(&digest_of).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_at, due);
+    assert_eq!(
+        SessionRecord {
+            last_seen_at: record.last_seen_at,
+            ..stored
+        },
+        record
+    );
+
+    assert!(store.revoke_session(&digest_of).await.unwrap());
+    let late = T0 + Duration::hours(1);
+    let seen = store
+        .touch_session_if_stale(&digest_of, late, late - interval)
+        .await
+        .unwrap();
+    assert_eq!(seen, None);
+    assert_eq!(store.find_session(&digest_of).await.unwrap(), None);
+}
+
 pub(crate) async fn revoke_session_by_digest_and_id<S: SessionStore>(store: &S) {
     let user_id = Uuid::new_v4();
     let first = session(user_id, T0);

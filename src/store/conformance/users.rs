@@ -4,7 +4,7 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::{T0, user};
-use crate::store::{StoreError, UserStore};
+use crate::store::{StoreError, User, UserStore};
 
 pub(crate) async fn create_and_find_user<S: UserStore>(store: &S) {
     let alice = user("alice@example.com", T0);
@@ -142,4 +142,25 @@ pub(crate) async fn list_users_oldest_first_paged<S: UserStore>(store: &S) {
 
     assert!(store.list_users(5, 10).await.unwrap().is_empty());
     assert!(store.list_users(0, 0).await.unwrap().is_empty());
+}
+
+/// A second user with an existing id conflicts even under another email, and nothing of it
+/// is stored.
+pub(crate) async fn duplicate_id_conflicts<S: UserStore>(store: &S) {
+    let first = user("first@example.com", T0);
+    store.create_user(first.clone()).await.unwrap();
+    let same_id = User {
+        id: first.id,
+        ..user("second@example.com", T0)
+    };
+    let result = store.create_user(same_id).await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    assert_eq!(
+        store
+            .find_user_by_email("second@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.find_user_by_id(first.id).await.unwrap(), Some(first));
 }

@@ -133,6 +133,22 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
+    async fn touch_session_if_stale(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+        stale_at: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        let mut sessions = lock(&self.inner.sessions);
+        let Some(record) = sessions.by_digest.get_mut(digest) else {
+            return Ok(None);
+        };
+        if record.last_seen_at <= stale_at {
+            record.last_seen_at = now;
+        }
+        Ok(Some(record.last_seen_at))
+    }
+
     async fn revoke_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
         Ok(lock(&self.inner.sessions).remove(digest).is_some())
     }

@@ -1,0 +1,157 @@
+//! [`PostgresStore`]: every storage trait on PostgreSQL, for production and for several
+//! processes sharing one database.
+//!
+//! Each change is one statement, or one transaction where several statements must go
+//! together. Races are settled by the database: a unique constraint for signups, a per-user
+//! advisory lock for the session cap, `INSERT .. ON CONFLICT DO UPDATE .. RETURNING` for the
+//! lockout counter and conditional `UPDATE .. RETURNING` for one-time tokens and hash
+//! upgrades. Times are `TIMESTAMPTZ`, which keeps microseconds; finer parts are dropped.
+
+mod impls;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use uuid::Uuid;
+
+use crate::store::StoreError;
+use crate::store::sql::{EmbeddedMigrations, migrate_error, store_error};
+
+/// The schema, one migration per file in `migrations/postgres/`, compiled into the crate.
+const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[(
+    1,
+    "initial",
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+)]);
+
+/// How long a caller waits for a pooled connection, including opening a new one, before
+/// failing with [`StoreError::Unavailable`]. Short, so that a database that is down turns
+/// into quick 503 responses instead of piled-up requests.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The most connections the pool opens by default.
+pub const MAX_CONNECTIONS: u32 = 10;
+
+/// The longest a statement may run, lock waits included, before PostgreSQL cancels it and
+/// the store fails with [`StoreError::Unavailable`]. Set on each new connection whose
+/// `statement_timeout` is still PostgreSQL's default of 0 (none), so a value from the URL or
+/// the server's configuration wins.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Users, sessions, lockouts, one-time tokens and audit events in a PostgreSQL database.
+///
+/// Clones share one connection pool. Call [`PostgresStore::migrate`] once at start-up to
+/// create or update the tables. The tables go into the first schema of the connection's
+/// `search_path` (normally `public`); a URL such as
+/// `postgres://app@db/app?options=-c%20search_path%3Dauth` selects another existing schema.
+///
+/// # Examples
+///
+/// ```no_run
+/// use amoskys_auth::accounts::Stores;
+/// use amoskys_auth::store::postgres::PostgresStore;
+///
+/// # async fn run() -> Result<(), amoskys_auth::store::StoreError> {
+/// let store = PostgresStore::connect("postgres://app@127.0.0.1:5432/app").await?;
+/// store.migrate().await?;
+/// let stores = Stores::single(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database named by a `postgres://` URL, with [`MAX_CONNECTIONS`]
+    /// connections at most and [`ACQUIRE_TIMEOUT`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for a malformed URL, [`StoreError::Unavailable`] when the
+    /// server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(store_error)?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with the given options and the default pool settings.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = Self::pool_options()
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Returns the default pool settings: [`MAX_CONNECTIONS`], [`ACQUIRE_TIMEOUT`],
+    /// [`STATEMENT_TIMEOUT`], and a check of each connection before use, so that connections
+    /// broken by a database restart are replaced instead of failing requests.
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    let milliseconds = STATEMENT_TIMEOUT.as_millis();
+                    sqlx::query(&format!(
+                        "DO $$ BEGIN IF current_setting('statement_timeout') = '0' THEN \
+                         SET statement_timeout = {milliseconds}; END IF; END $$"
+                    ))
+                    .execute(connection)
+                    .await
+                    .map(|_| ())
+                })
+            })
+    }
+
+    /// Uses an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Returns the connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the tables, or brings them up to the schema of this version of the crate.
+    /// Applied migrations are recorded in the table `_sqlx_migrations`; running it again
+    /// changes nothing, and concurrent runs wait for each other.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when a migration fails, or when the database holds migrations this
+    /// version of the crate does not know.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = sqlx::migrate::Migrator::new(MIGRATIONS)
+            .await
+            .map_err(migrate_error)?;
+        migrator.run(&self.pool).await.map_err(migrate_error)
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The advisory lock key that serialises session creation for one user.
+fn advisory_key(user_id: Uuid) -> i64 {
+    let (high, low) = user_id.as_u64_pair();
+    i64::from_ne_bytes((high ^ low).to_ne_bytes())
+}

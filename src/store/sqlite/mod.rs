@@ -1,0 +1,164 @@
+//! [`SqliteStore`]: every storage trait on an SQLite file, the embedded default.
+//!
+//! The database is one file opened in write-ahead-log mode, so several processes on one host
+//! may share it. Each change is one statement, or one `BEGIN IMMEDIATE` transaction where
+//! several statements must go together. SQLite then takes the write lock before reading, so
+//! two writers never interleave. Times are stored as microseconds since the Unix
+//! epoch in UTC; finer parts of a time are dropped.
+
+mod impls;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use time::OffsetDateTime;
+
+use crate::store::StoreError;
+use crate::store::sql::{EmbeddedMigrations, migrate_error, store_error};
+
+/// The schema, one migration per file in `migrations/sqlite/`, compiled into the crate.
+const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[(
+    1,
+    "initial",
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+)]);
+
+/// How long a statement waits for another connection's write lock before failing with
+/// [`StoreError::Unavailable`].
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a caller waits for a free pooled connection before failing with
+/// [`StoreError::Unavailable`].
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Users, sessions, lockouts, one-time tokens and audit events in an SQLite database.
+///
+/// Clones share one connection pool. Call [`SqliteStore::migrate`] once at start-up to
+/// create or update the tables.
+///
+/// # Examples
+///
+/// ```no_run
+/// use amoskys_auth::accounts::Stores;
+/// use amoskys_auth::store::sqlite::SqliteStore;
+///
+/// # async fn run() -> Result<(), amoskys_auth::store::StoreError> {
+/// let store = SqliteStore::open("auth.sqlite3").await?;
+/// store.migrate().await?;
+/// let stores = Stores::single(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the file cannot be opened.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::connect_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens the database named by a URL such as `sqlite://auth.sqlite3` (a path relative to
+    /// the working directory) or `sqlite:///var/lib/app/auth.sqlite3`, creating the file if
+    /// it is missing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for a malformed URL, [`StoreError::Unavailable`] when the file
+    /// cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url).map_err(store_error)?;
+        Self::connect_with(options).await
+    }
+
+    /// Opens a database with the given options, adding the settings the store relies on:
+    /// create if missing, write-ahead log, `synchronous = NORMAL` and [`BUSY_TIMEOUT`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the database cannot be opened.
+    pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let pool = Self::pool_options()
+            .connect_with(Self::tune(options))
+            .await
+            .map_err(store_error)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Adds the settings the store relies on to `options`: create if missing, write-ahead
+    /// log, `synchronous = NORMAL` and [`BUSY_TIMEOUT`]. For pools built by hand.
+    pub fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
+        options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+    }
+
+    /// Returns the default pool settings: 8 connections at most and [`ACQUIRE_TIMEOUT`].
+    pub fn pool_options() -> SqlitePoolOptions {
+        SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+    }
+
+    /// Uses an existing pool. Its connections should wait for locks (see
+    /// [`SqliteStore::tune`]), or concurrent writers fail with [`StoreError::Unavailable`].
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Returns the connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates the tables, or brings them up to the schema of this version of the crate.
+    /// Applied migrations are recorded in the table `_sqlx_migrations`; running it again
+    /// changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when a migration fails, or when the database holds migrations this
+    /// version of the crate does not know.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = sqlx::migrate::Migrator::new(MIGRATIONS)
+            .await
+            .map_err(migrate_error)?;
+        migrator.run(&self.pool).await.map_err(migrate_error)
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Converts a time to stored microseconds since the Unix epoch, rounding down.
+fn micros(time: OffsetDateTime) -> i64 {
+    // Every `OffsetDateTime` (years -9999 to 9999) fits in 64 bits of microseconds.
+    i64::try_from(time.unix_timestamp_nanos().div_euclid(1000)).unwrap_or(i64::MAX)
+}
+
+/// Converts stored microseconds back to a time.
+fn time_from(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|_| StoreError::Corrupt(format!("time out of range: {micros} µs")))
+}

@@ -1,0 +1,140 @@
+//! Runs the shared store conformance suite against [`SqliteStore`] on temporary files.
+
+use std::path::PathBuf;
+
+use super::SqliteStore;
+use crate::store::conformance::{Fixture, store_conformance_suite};
+
+/// A migrated store on a new database file in its own temporary directory, removed with
+/// the fixture.
+pub(crate) struct TempSqlite {
+    store: SqliteStore,
+    dir: PathBuf,
+}
+
+impl TempSqlite {
+    pub(crate) async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("amoskys-sqlite-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let store = SqliteStore::open(dir.join("auth.sqlite3"))
+            .await
+            .expect("open the database file");
+        store.migrate().await.expect("migrate");
+        Self { store, dir }
+    }
+}
+
+impl Fixture for TempSqlite {
+    type Store = SqliteStore;
+
+    fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        // Open connections keep their file handles; removing the names is enough on Unix.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+store_conformance_suite!(TempSqlite::new().await);
+
+#[tokio::test]
+async fn migrate_twice_changes_nothing() {
+    let fixture = TempSqlite::new().await;
+    fixture.store.migrate().await.unwrap();
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    use crate::store::conformance::{T0, session, user};
+    use crate::store::{SessionStore, UserStore};
+
+    let fixture = TempSqlite::new().await;
+    let alice = user("alice@example.com", T0);
+    let record = session(alice.id, T0);
+    fixture.store.create_user(alice.clone()).await.unwrap();
+    fixture
+        .store
+        .create_session(record.clone(), 10, T0 - time::Duration::hours(1))
+        .await
+        .unwrap();
+    fixture.store.pool().close().await;
+
+    let reopened = SqliteStore::open(fixture.dir.join("auth.sqlite3"))
+        .await
+        .unwrap();
+    reopened.migrate().await.unwrap();
+    assert_eq!(
+        reopened.find_user_by_email(&alice.email).await.unwrap(),
+        Some(alice)
+    );
+    assert_eq!(
+        reopened.find_session(&record.token_digest).await.unwrap(),
+        Some(record)
+    );
+}
+
+/// A write that waits past the busy timeout for another connection's write lock is reported
+/// as unavailable, and succeeds once the lock is released.
+#[tokio::test]
+async fn busy_database_is_unavailable() {
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use crate::store::conformance::{T0, user};
+    use crate::store::{StoreError, UserStore};
+
+    let fixture = TempSqlite::new().await;
+    let options =
+        SqliteStore::tune(SqliteConnectOptions::new().filename(fixture.dir.join("auth.sqlite3")))
+            .busy_timeout(std::time::Duration::from_millis(100));
+    let pool = SqliteStore::pool_options()
+        .connect_with(options)
+        .await
+        .unwrap();
+    let impatient = SqliteStore::from_pool(pool);
+
+    let holder = fixture
+        .store
+        .pool()
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .unwrap();
+    let blocked = impatient.create_user(user("busy@example.com", T0)).await;
+    assert!(
+        matches!(blocked, Err(StoreError::Unavailable(_))),
+        "{blocked:?}"
+    );
+
+    holder.rollback().await.unwrap();
+    impatient
+        .create_user(user("busy@example.com", T0))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn audit_table_rejects_changes() {
+    use crate::audit::{AuditEvent, AuditEventType};
+    use crate::store::AuditStore;
+    use crate::store::conformance::T0;
+
+    let fixture = TempSqlite::new().await;
+    let event = AuditEvent::new(AuditEventType::Signup, T0);
+    fixture.store.append_event(event).await.unwrap();
+    for statement in [
+        "UPDATE audit_events SET event_type = 'LOGIN_SUCCESS'",
+        "DELETE FROM audit_events",
+    ] {
+        let result = sqlx::query(statement).execute(fixture.store.pool()).await;
+        assert!(result.is_err(), "{statement} was allowed");
+    }
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE event_type = 'SIGNUP'")
+            .fetch_one(fixture.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(count, 1);
+}

@@ -1,0 +1,375 @@
+//! The examples on durable storage. An account, a live session cookie and the audit trail
+//! survive a restart on the same SQLite file or PostgreSQL schema. A PostgreSQL outage
+//! turns into 503 responses, which end when the database is back.
+#![cfg(all(feature = "sqlite", feature = "postgres"))]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{ExampleServer, HttpClient, TempDir};
+use http::StatusCode;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+const API_KEY: &str = "test-admin-key-0123456789";
+const EMAIL: &str = "durable@example.com";
+const PASSWORD: &str = "SecurePass123!";
+
+/// Returns the PostgreSQL URL of the environment, or `None` (after saying so) when the
+/// PostgreSQL tests are skipped. Panics when `AMOSKYS_TEST_REQUIRE_SERVICES=1` and no URL
+/// is set.
+fn postgres_url() -> Option<String> {
+    let required = std::env::var("AMOSKYS_TEST_REQUIRE_SERVICES").is_ok_and(|value| value == "1");
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(url),
+        _ if required => {
+            panic!("AMOSKYS_TEST_REQUIRE_SERVICES=1 but DATABASE_URL names no PostgreSQL server")
+        }
+        _ => {
+            eprintln!("skipped: DATABASE_URL does not name a PostgreSQL server");
+            None
+        }
+    }
+}
+
+/// A schema of its own in the test database, dropped at the end of the test.
+struct Schema {
+    admin_url: String,
+    name: String,
+}
+
+impl Schema {
+    async fn create(admin_url: &str) -> Self {
+        let name = format!("amoskys_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach PostgreSQL at DATABASE_URL: {error}"));
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create schema");
+        admin.close().await.ok();
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+
+    /// Returns `url` with this schema as the search path.
+    fn url_via(&self, url: &str) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}options=-c%20search_path%3D{}", self.name)
+    }
+}
+
+impl Drop for Schema {
+    /// Drops the schema from a thread of its own, since `Drop` cannot wait on the test's
+    /// runtime; this runs even when the test panicked.
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&url).await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+fn start(database_url: &str) -> (ExampleServer, HttpClient) {
+    let server = ExampleServer::start(
+        "axum_app",
+        &[("DATABASE_URL", database_url), ("AMOSKYS_API_KEY", API_KEY)],
+    );
+    let client = HttpClient::new(server.base_url());
+    (server, client)
+}
+
+/// Signs up and logs in; returns the session cookie (`name=value`).
+async fn signup_and_login(client: &HttpClient) -> String {
+    let credentials = json!({"email": EMAIL, "password": PASSWORD});
+    let signup = client
+        .post_json("/api/auth/signup", &credentials, &[])
+        .await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let login = client.post_json("/api/auth/login", &credentials, &[]).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let set_cookie = login.set_cookie("amoskys_session").expect("session cookie");
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn audit_types(client: &HttpClient) -> Vec<String> {
+    let reply = client
+        .get("/api/admin/audit?limit=100", &[("x-api-key", API_KEY)])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.json()["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["event_type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs the example, creates an account, a session and audit events, restarts the example
+/// on the same database and checks that all three are still there.
+async fn state_survives_restart(database_url: &str) {
+    let (server, client) = start(database_url);
+    let cookie = signup_and_login(&client).await;
+    let before = audit_types(&client).await;
+    assert!(before.contains(&"SIGNUP".to_owned()), "{before:?}");
+    assert!(before.contains(&"LOGIN_SUCCESS".to_owned()), "{before:?}");
+    let log = server.log_text();
+    assert!(log.contains("storing data in"), "{log}");
+    drop(server);
+
+    let (server, client) = start(database_url);
+    let me = client.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    assert_eq!(me.json()["user"]["email"], EMAIL);
+
+    let after = audit_types(&client).await;
+    assert!(
+        after.ends_with(&before),
+        "events before the restart are gone: {before:?} then {after:?}"
+    );
+
+    let again = client
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": EMAIL, "password": PASSWORD}),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+
+    // The admin filters run in the database: only this user's logins, newest first.
+    let user_id = me.json()["user"]["id"].as_str().unwrap().to_owned();
+    let logins = client
+        .get(
+            &format!("/api/admin/audit?event_type=LOGIN_SUCCESS&user_id={user_id}&limit=10"),
+            &[("x-api-key", API_KEY)],
+        )
+        .await;
+    assert_eq!(logins.status, StatusCode::OK, "{:?}", logins.body);
+    let events = logins.json()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(
+        |event| event["event_type"] == "LOGIN_SUCCESS" && event["user_id"] == user_id.as_str()
+    ));
+    assert!(events[0]["created_at"].as_str() >= events[1]["created_at"].as_str());
+    drop(server);
+}
+
+#[tokio::test]
+async fn two_processes_share_one_sqlite_file() {
+    let dir = TempDir::new();
+    let url = dir.sqlite_url();
+    let (_first, first) = start(&url);
+    let (_second, second) = start(&url);
+
+    let credentials = json!({"email": EMAIL, "password": PASSWORD});
+    let signup = first.post_json("/api/auth/signup", &credentials, &[]).await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let login = second.post_json("/api/auth/login", &credentials, &[]).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let set_cookie = login.set_cookie("amoskys_session").expect("session cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    let me = first.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    let logout = first
+        .post_json("/api/auth/logout", &json!({}), &[("cookie", &cookie)])
+        .await;
+    assert_eq!(logout.status, StatusCode::OK, "{:?}", logout.body);
+    let me = second.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
+}
+
+#[tokio::test]
+async fn example_defaults_to_sqlite_file_in_working_directory() {
+    let dir = TempDir::new();
+    let server = ExampleServer::start_in_dir("axum_app", &dir.0);
+    let client = HttpClient::new(server.base_url());
+    let signup = client
+        .post_json(
+            "/api/auth/signup",
+            &json!({"email": EMAIL, "password": PASSWORD}),
+            &[],
+        )
+        .await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    let file = dir.0.join("amoskys-auth.sqlite3");
+    assert!(file.exists(), "no database file at {}", file.display());
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!(
+            "storing data in the SQLite file {}",
+            file.display()
+        )),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_restart_keeps_state() {
+    let dir = TempDir::new();
+    state_survives_restart(&dir.sqlite_url()).await;
+    assert!(dir.0.join("auth.sqlite3").exists());
+}
+
+#[tokio::test]
+async fn postgres_restart_keeps_state() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = Schema::create(&url).await;
+    state_survives_restart(&schema.url_via(&url)).await;
+}
+
+/// A TCP relay on 127.0.0.1 between the example and PostgreSQL that the test can cut.
+struct Relay {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    open: Arc<AtomicBool>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+    acceptor: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let addr = listener.local_addr().expect("relay address");
+        let mut relay = Self {
+            addr,
+            upstream,
+            open: Arc::new(AtomicBool::new(true)),
+            tasks: Arc::new(Mutex::new(JoinSet::new())),
+            acceptor: None,
+        };
+        relay.accept_on(listener);
+        relay
+    }
+
+    fn accept_on(&mut self, listener: TcpListener) {
+        let (upstream, open, tasks) = (self.upstream, self.open.clone(), self.tasks.clone());
+        self.acceptor = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !open.load(Ordering::SeqCst) {
+                    continue;
+                }
+                tasks.lock().await.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Closes every relayed connection and refuses new ones, as a database that went down.
+    async fn cut(&mut self) {
+        self.open.store(false, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.abort();
+            let _ = acceptor.await;
+        }
+        self.tasks.lock().await.shutdown().await;
+    }
+
+    /// Listens on the same port again.
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind relay");
+        self.open.store(true, Ordering::SeqCst);
+        self.accept_on(listener);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.abort();
+        }
+    }
+}
+
+fn assert_unavailable(status: StatusCode, body: &Value, what: &str) {
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body:?}");
+    assert_eq!(
+        body["error_code"], "SERVICE_UNAVAILABLE",
+        "{what}: {body:?}"
+    );
+}
+
+// Starting the example blocks its thread, so the relay needs a second worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_gives_503_and_service_recovers() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let options = PgConnectOptions::from_str(&url).expect("DATABASE_URL");
+    let host = match options.get_host() {
+        "localhost" => "127.0.0.1",
+        host => host,
+    };
+    let upstream: SocketAddr = format!("{host}:{}", options.get_port())
+        .parse()
+        .expect("PostgreSQL on a loopback address");
+    assert!(
+        upstream.ip().is_loopback(),
+        "PostgreSQL must be on loopback"
+    );
+    let schema = Schema::create(&url).await;
+    let mut relay = Relay::start(upstream).await;
+    let relayed_url = url.replacen(
+        &format!("{}:{}", options.get_host(), options.get_port()),
+        &relay.addr.to_string(),
+        1,
+    );
+    assert_ne!(relayed_url, url, "DATABASE_URL must name host and port");
+
+    let (server, client) = start(&schema.url_via(&relayed_url));
+    let cookie = signup_and_login(&client).await;
+
+    relay.cut().await;
+    let me = client.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_unavailable(me.status, &me.json(), "session lookup");
+    let login = client
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": "other@example.com", "password": PASSWORD}),
+            &[],
+        )
+        .await;
+    assert_unavailable(login.status, &login.json(), "login");
+    let log = server.log_text();
+    assert!(log.contains("ERROR"), "no error logged: {log}");
+    assert!(!log.contains(PASSWORD), "a password was logged");
+
+    relay.restore().await;
+    let me = client.get("/api/auth/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    assert_eq!(me.json()["user"]["email"], EMAIL);
+
+    drop(server);
+    relay.cut().await;
+}
