@@ -14,6 +14,15 @@
 //! - lockout is keyed by the canonical address, so unknown addresses lock exactly like real
 //!   ones.
 //!
+//! # Cancellation
+//!
+//! A flow that writes (signup, login, logout, the password and token flows, session
+//! revocation) runs on a Tokio task of its own, and the returned future only waits for it.
+//! Dropping that future, as a server does when the client disconnects, therefore never stops a
+//! flow between two of its writes: a reset token is never used up without the new password,
+//! and a counted login attempt always gets its audit event and its verdict. Call these methods
+//! from inside a Tokio runtime.
+//!
 //! # Lockout
 //!
 //! Each login attempt is counted atomically *before* its password is verified, so with the
@@ -47,6 +56,7 @@ mod email;
 mod recovery;
 mod service;
 mod stores;
+mod task;
 
 pub use email::{EmailError, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES, canonical_email};
 pub use service::{AuthService, ClientContext, LoginOutcome, SignupOutcome};

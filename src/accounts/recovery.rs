@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::email::canonical_email;
 use super::service::{AuthService, ClientContext, ip_text, locked_error, span};
+use super::task::run_to_completion;
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::error::AuthError;
 use crate::mail::{Email, EmailKind};
@@ -24,6 +25,15 @@ impl AuthService {
     ///
     /// [`AuthError::Validation`] when `email` is not an email address at all.
     pub async fn forgot_password(
+        &self,
+        email: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        let (this, email, client) = (self.clone(), email.to_owned(), client.clone());
+        run_to_completion(async move { this.forgot_password_steps(&email, &client).await }).await
+    }
+
+    async fn forgot_password_steps(
         &self,
         email: &str,
         client: &ClientContext,
@@ -131,6 +141,25 @@ impl AuthService {
         new_password: &str,
         client: &ClientContext,
     ) -> Result<(), AuthError> {
+        let (this, token, new_password, client) = (
+            self.clone(),
+            token.to_owned(),
+            new_password.to_owned(),
+            client.clone(),
+        );
+        run_to_completion(async move {
+            this.reset_password_steps(&token, &new_password, &client)
+                .await
+        })
+        .await
+    }
+
+    async fn reset_password_steps(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
         self.inner
             .policy
             .validate(new_password)
@@ -172,6 +201,15 @@ impl AuthService {
     /// [`AuthError::InvalidToken`] when the token is malformed, unknown, used or expired;
     /// [`AuthError::ServiceUnavailable`] when a store fails.
     pub async fn verify_email(&self, token: &str, client: &ClientContext) -> Result<(), AuthError> {
+        let (this, token, client) = (self.clone(), token.to_owned(), client.clone());
+        run_to_completion(async move { this.verify_email_steps(&token, &client).await }).await
+    }
+
+    async fn verify_email_steps(
+        &self,
+        token: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
         let (_, user) = self
             .consume_token(token, TokenPurpose::EmailVerification)
             .await?;
@@ -237,6 +275,23 @@ impl AuthService {
     /// [`AuthError::Unauthorized`] when the user no longer exists;
     /// [`AuthError::ServiceUnavailable`] when a store fails.
     pub async fn change_password(
+        &self,
+        session: &SessionRecord,
+        current_password: &str,
+        new_password: &str,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        let this = self.clone();
+        let (session, client) = (session.clone(), client.clone());
+        let (current, new) = (current_password.to_owned(), new_password.to_owned());
+        run_to_completion(async move {
+            this.change_password_steps(&session, &current, &new, &client)
+                .await
+        })
+        .await
+    }
+
+    async fn change_password_steps(
         &self,
         session: &SessionRecord,
         current_password: &str,
@@ -391,6 +446,20 @@ impl AuthService {
     /// [`AuthError::NotFound`] when the user has no such session;
     /// [`AuthError::ServiceUnavailable`] when the store fails.
     pub async fn revoke_own_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
+        let (this, client) = (self.clone(), client.clone());
+        run_to_completion(async move {
+            this.revoke_own_session_steps(user_id, session_id, &client)
+                .await
+        })
+        .await
+    }
+
+    async fn revoke_own_session_steps(
         &self,
         user_id: Uuid,
         session_id: Uuid,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::email::canonical_email;
 use super::stores::Stores;
+use super::task::run_to_completion;
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{AuthConfig, ConfigError};
@@ -180,6 +181,21 @@ impl AuthService {
         password: &str,
         client: &ClientContext,
     ) -> Result<SignupOutcome, AuthError> {
+        let (this, email, password, client) = (
+            self.clone(),
+            email.to_owned(),
+            password.to_owned(),
+            client.clone(),
+        );
+        run_to_completion(async move { this.signup_steps(&email, &password, &client).await }).await
+    }
+
+    async fn signup_steps(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientContext,
+    ) -> Result<SignupOutcome, AuthError> {
         let mut details = Vec::new();
         let canonical = match canonical_email(email) {
             Ok(canonical) => Some(canonical),
@@ -283,6 +299,21 @@ impl AuthService {
     /// after a correct password when verification is required;
     /// [`AuthError::ServiceUnavailable`] when a store fails.
     pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientContext,
+    ) -> Result<LoginOutcome, AuthError> {
+        let (this, email, password, client) = (
+            self.clone(),
+            email.to_owned(),
+            password.to_owned(),
+            client.clone(),
+        );
+        run_to_completion(async move { this.login_steps(&email, &password, &client).await }).await
+    }
+
+    async fn login_steps(
         &self,
         email: &str,
         password: &str,
@@ -448,6 +479,15 @@ impl AuthService {
         session: Option<&SessionRecord>,
         client: &ClientContext,
     ) -> Result<(), AuthError> {
+        let (this, session, client) = (self.clone(), session.cloned(), client.clone());
+        run_to_completion(async move { this.logout_steps(session.as_ref(), &client).await }).await
+    }
+
+    async fn logout_steps(
+        &self,
+        session: Option<&SessionRecord>,
+        client: &ClientContext,
+    ) -> Result<(), AuthError> {
         let Some(session) = session else {
             return Ok(());
         };
@@ -475,6 +515,20 @@ impl AuthService {
     /// it after the new session was stored. Failures are logged, not returned: the new
     /// session is valid either way.
     pub async fn revoke_replaced_session(&self, previous: &SessionRecord, client: &ClientContext) {
+        let (this, previous, client) = (self.clone(), previous.clone(), client.clone());
+        let steps = async move {
+            this.revoke_replaced_session_steps(&previous, &client).await;
+            Ok(())
+        };
+        // The steps log their own failures and return nothing else.
+        let _ = run_to_completion(steps).await;
+    }
+
+    async fn revoke_replaced_session_steps(
+        &self,
+        previous: &SessionRecord,
+        client: &ClientContext,
+    ) {
         match self
             .inner
             .stores

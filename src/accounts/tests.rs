@@ -9,7 +9,7 @@ use crate::config::{Argon2Config, AuthConfig};
 use crate::error::AuthError;
 use crate::mail::{EmailKind, MemoryMailer};
 use crate::store::memory::MemoryStore;
-use crate::store::{SessionStore, UserStore};
+use crate::store::{LockoutStore, SessionStore, UserStore};
 
 const PASSWORD: &str = "SecurePass123!";
 
@@ -1172,4 +1172,113 @@ async fn change_password_guesses_count_toward_lockout() {
         matches!(error, AuthError::AccountLocked { .. }),
         "{error:?}"
     );
+}
+
+/// Polls `future` once, checks that it is still pending, then drops it, as a server drops a
+/// request's future when the client disconnects.
+async fn drop_after_first_poll<F: std::future::Future>(future: F) {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        assert!(
+            future.as_mut().poll(cx).is_pending(),
+            "the flow finished in one poll"
+        );
+        std::task::Poll::Ready(())
+    })
+    .await;
+}
+
+/// Waits until `kind` has `count` audit events, for at most 5 s.
+async fn wait_for_events(h: &Harness, kind: AuditEventType, count: usize) {
+    for _ in 0..5000 {
+        if events(h, kind).await.len() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("no {count} {kind:?} events within 5 s");
+}
+
+#[tokio::test]
+async fn dropped_login_still_records_its_failure() {
+    let h = harness();
+    let c = client("192.0.2.1");
+    h.service
+        .signup("gone@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+
+    drop_after_first_poll(h.service.login("gone@example.org", "Wrong-Pass-123", &c)).await;
+
+    wait_for_events(&h, AuditEventType::LoginFailure, 1).await;
+    let state = h
+        .store
+        .lockout_state("gone@example.org")
+        .await
+        .unwrap()
+        .expect("the counted attempt stays recorded");
+    assert_eq!(state.failures, 1);
+}
+
+#[tokio::test]
+async fn dropped_successful_login_clears_its_attempt() {
+    let h = harness();
+    let c = client("192.0.2.1");
+    h.service
+        .signup("back@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+
+    drop_after_first_poll(h.service.login("back@example.org", PASSWORD, &c)).await;
+
+    wait_for_events(&h, AuditEventType::LoginSuccess, 1).await;
+    let state = h.store.lockout_state("back@example.org").await.unwrap();
+    assert!(state.is_none_or(|state| state.failures == 0), "{state:?}");
+}
+
+#[tokio::test]
+async fn dropped_reset_still_sets_the_new_password() {
+    let h = harness();
+    let c = client("192.0.2.1");
+    h.service
+        .signup("cut@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let token = reset_token(&h, "cut@example.org").await;
+
+    drop_after_first_poll(h.service.reset_password(&token, "Brand-New-Pass-7", &c)).await;
+
+    wait_for_events(&h, AuditEventType::PasswordReset, 1).await;
+    h.service
+        .login("cut@example.org", "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn dropped_password_change_finishes() {
+    let h = harness();
+    let c = client("192.0.2.1");
+    h.service
+        .signup("moved@example.org", PASSWORD, &c)
+        .await
+        .unwrap();
+    let session = h
+        .service
+        .login("moved@example.org", PASSWORD, &c)
+        .await
+        .unwrap()
+        .session;
+
+    drop_after_first_poll(
+        h.service
+            .change_password(&session, PASSWORD, "Brand-New-Pass-7", &c),
+    )
+    .await;
+
+    wait_for_events(&h, AuditEventType::PasswordChanged, 1).await;
+    h.service
+        .login("moved@example.org", "Brand-New-Pass-7", &c)
+        .await
+        .unwrap();
 }
