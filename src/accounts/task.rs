@@ -1,4 +1,4 @@
-//! Running account flows to completion whatever happens to the caller.
+//! Account flows that finish even when the caller's future is dropped.
 
 use std::future::Future;
 
@@ -6,8 +6,8 @@ use crate::error::AuthError;
 
 /// Runs `steps` on a task of its own and waits for it.
 ///
-/// Dropping the returned future detaches the task instead of cancelling it, so the steps always
-/// finish: a flow is never cut between two store writes because its client went away. A panic
+/// Dropping the returned future detaches the task instead of cancelling it, so a client that
+/// goes away never cuts a flow between two store writes; only a runtime shutdown can. A panic
 /// in the steps is raised again in the caller. A task the runtime cancelled while shutting down
 /// is reported as [`AuthError::ServiceUnavailable`].
 pub(super) async fn run_to_completion<T, F>(steps: F) -> Result<T, AuthError>
