@@ -258,11 +258,23 @@ fn parse_limit(value: &str, max: usize) -> Result<usize, String> {
     }
 }
 
+/// Adds a detail for each parameter of `single` that appears more than once, since taking
+/// the first or the last value would silently ignore the other.
+fn reject_repeated(pairs: &[(String, String)], single: &[&str], details: &mut Vec<String>) {
+    for name in single {
+        if pairs.iter().filter(|(key, _)| key == name).count() > 1 {
+            details.push(format!("Query parameter {name} may appear only once."));
+        }
+    }
+}
+
 fn page(parts: &Parts) -> Result<(usize, usize), AuthError> {
     let mut offset = 0;
     let mut limit = DEFAULT_AUDIT_LIMIT;
     let mut details = Vec::new();
-    for (name, value) in query_pairs(parts.uri.query())? {
+    let pairs = query_pairs(parts.uri.query())?;
+    reject_repeated(&pairs, &["offset", "limit"], &mut details);
+    for (name, value) in pairs {
         match name.as_str() {
             "offset" => match value.parse::<usize>() {
                 Ok(parsed) => offset = parsed,
@@ -291,13 +303,25 @@ fn audit_query(parts: &Parts) -> Result<AuditQuery, AuthError> {
     let parse_time = |name: &str, value: &str, details: &mut Vec<String>| {
         OffsetDateTime::parse(value, &Rfc3339)
             .map_err(|_| {
+                // A `+` in a query string decodes to a space, which is how offsets get lost.
+                let hint = if value.contains(' ') {
+                    " Write a + in the offset as %2B."
+                } else {
+                    ""
+                };
                 details.push(format!(
-                    "{name} must be an RFC 3339 time, such as 2025-12-30T15:30:00Z."
+                    "{name} must be an RFC 3339 time, such as 2025-12-30T15:30:00Z.{hint}"
                 ))
             })
             .ok()
     };
-    for (name, value) in query_pairs(parts.uri.query())? {
+    let pairs = query_pairs(parts.uri.query())?;
+    reject_repeated(
+        &pairs,
+        &["user_id", "since", "until", "limit"],
+        &mut details,
+    );
+    for (name, value) in pairs {
         match name.as_str() {
             "event_type" => {
                 for kind in value.split(',').filter(|kind| !kind.is_empty()) {

@@ -423,10 +423,31 @@ async fn admin_audit_filters_and_validates() {
         "?event_type=NOPE",
         "?user_id=1",
         "?x=1",
+        "?limit=1&limit=2",
+        "?since=2025-01-01T00:00:00Z&since=2026-01-01T00:00:00Z",
     ] {
         let (status, body, _) = send(&api, admin(bad)).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
+
+    // An unescaped + decodes to a space; the error says how to write it.
+    let (status, body, _) = send(&api, admin("?since=2025-01-01T00:00:00+01:00")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["details"][0].as_str().unwrap().contains("%2B"),
+        "{body}"
+    );
+    let (status, body, _) = send(&api, admin("?since=2025-01-01T00:00:00%2B01:00")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn admin_users_rejects_repeated_paging() {
+    let api = api();
+    let mut request = request(Method::GET, "/api/admin/users?offset=0&offset=5", "");
+    request.extensions_mut().insert(ApiKeyMatched { index: 0 });
+    let (status, body, _) = send(&api, request).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
 }
 
 #[tokio::test]
