@@ -104,7 +104,13 @@ where
     let result = handle(api, route, &parts, body).await;
     let mut response = result.unwrap_or_else(|error| {
         if error.status().is_server_error() {
-            tracing::error!(path = parts.uri.path(), error = %error, "request failed");
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            tracing::error!(
+                path = parts.uri.path(),
+                error = %error,
+                cause = cause.as_deref().unwrap_or("none"),
+                "request failed"
+            );
         }
         error_response(&error)
     });

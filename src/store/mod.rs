@@ -38,7 +38,8 @@ use crate::token::TokenDigest;
 /// A boxed error from a backend.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// A storage failure. The cause is kept as [`std::error::Error::source`].
+/// A storage failure. The cause is kept as [`std::error::Error::source`] and also shown in the
+/// message, because log lines usually print only the message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -46,13 +47,13 @@ pub enum StoreError {
     #[error("a record with the same unique key already exists")]
     Conflict,
     /// The backend could not be reached or timed out; retrying later may succeed.
-    #[error("storage backend unavailable")]
+    #[error("storage backend unavailable: {0}")]
     Unavailable(#[source] BoxError),
     /// The backend returned data that the crate cannot read.
     #[error("storage backend returned invalid data: {0}")]
     Corrupt(String),
     /// Any other backend failure.
-    #[error("storage backend failed")]
+    #[error("storage backend failed: {0}")]
     Backend(#[source] BoxError),
 }
 
@@ -339,4 +340,21 @@ pub trait AuditStore: Send + Sync + 'static {
 
     /// Returns the events matching `query`, newest first, at most `query.limit`.
     async fn query_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn failure_messages_name_their_cause() {
+        let refused = || Box::new(std::io::Error::other("connection refused")) as super::BoxError;
+        let unavailable = StoreError::Unavailable(refused()).to_string();
+        assert_eq!(
+            unavailable,
+            "storage backend unavailable: connection refused"
+        );
+        let failed = StoreError::Backend(refused()).to_string();
+        assert_eq!(failed, "storage backend failed: connection refused");
+    }
 }
