@@ -181,6 +181,7 @@ async fn unreachable_redis_fails_closed_with_503() {
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
     let body = json_body(response).await;
     assert_eq!(body["error_code"], "SERVICE_UNAVAILABLE");
     let text = logs.text();
