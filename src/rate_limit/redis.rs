@@ -21,7 +21,10 @@ use crate::config::{ConfigError, RateLimitConfig};
 /// microseconds. The request passes only if every quota admits it; only then are all TATs
 /// advanced, and the key's expiry is set in the same step to the time when every quota is
 /// full again. A rejection changes no TAT but gives an expiry to a key found without one, and
-/// a key of another type under the prefix is replaced. Returns `{0, 0}` on admission, else
+/// a key of another type under the prefix is replaced. A stored TAT that is not a number,
+/// is NaN, negative or infinite, or lies beyond `now + interval + tolerance` (where no
+/// admission can put it) counts as absent, so a tampered value can neither lift the limit nor
+/// make the expiry overflow. Returns `{0, 0}` on admission, else
 /// the wait in microseconds (at least 1) and the 0-based index of the quota that needs it.
 const CHECK_SCRIPT: &str = r"
 local key = KEYS[1]
@@ -47,7 +50,10 @@ local longest = 0
 for i = 1, count do
   local interval = tonumber(ARGV[3 * i])
   local tolerance = tonumber(ARGV[3 * i + 1])
-  local tat = tonumber(stored[i]) or now
+  local tat = tonumber(stored[i])
+  if not tat or tat ~= tat or tat < 0 or tat > now + interval + tolerance then
+    tat = now
+  end
   if now < tat - tolerance and tat - tolerance - now > wait then
     wait = tat - tolerance - now
     rejecting = i - 1
