@@ -138,7 +138,7 @@ impl<C: Clock> RateLimitLayer<C> {
         if config
             .storage_url
             .as_deref()
-            .is_some_and(|url| url.starts_with("redis://"))
+            .is_some_and(|url| crate::config::has_scheme(url, "redis"))
         {
             let limiter = RedisRateLimiter::new(config)?;
             return Self::from_backend(Backend::Redis(Box::new(limiter)), config);
