@@ -176,7 +176,7 @@ fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
         limits.draft_headers = on;
     }
     if let Some(list) = env.string("AMOSKYS_TRUSTED_PROXIES") {
-        config.client_ip.trusted_proxies = list
+        let networks: Vec<IpNet> = list
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
@@ -187,6 +187,18 @@ fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
                 })
             })
             .collect::<Result<_, _>>()?;
+        // Only separators: likely a template left unfilled. Trusting no proxy is spelled by
+        // leaving the variable unset or empty.
+        if networks.is_empty() {
+            return Err(EnvError {
+                variable: "AMOSKYS_TRUSTED_PROXIES",
+                reason: format!(
+                    "{list:?} lists no network; leave the variable unset or empty to trust \
+                     no proxy"
+                ),
+            });
+        }
+        config.client_ip.trusted_proxies = networks;
     }
     if let Some(header) = env.string("AMOSKYS_FORWARDED_HEADER") {
         config.client_ip.forwarded_header = match header.to_ascii_lowercase().as_str() {
@@ -857,6 +869,8 @@ mod tests {
             ("AMOSKYS_RATE_LIMIT_FAILURE_MODE", "sometimes"),
             ("AMOSKYS_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("AMOSKYS_TRUSTED_PROXIES", "proxy.example.com"),
+            ("AMOSKYS_TRUSTED_PROXIES", ",,,"),
+            ("AMOSKYS_TRUSTED_PROXIES", " , "),
             ("AMOSKYS_FORWARDED_HEADER", "x-real-ip"),
             ("AMOSKYS_RATE_LIMIT_MAX_KEYS", "0"),
             ("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "-5"),

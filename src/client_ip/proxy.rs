@@ -25,6 +25,11 @@ pub struct IpNet {
 }
 
 impl IpNet {
+    /// Returns whether the network holds every address of its family (`0.0.0.0/0`, `::/0`).
+    pub fn is_everything(&self) -> bool {
+        self.len == 0
+    }
+
     /// Returns whether `ip` lies inside the network. IPv4-mapped IPv6 addresses are compared
     /// as IPv4.
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -337,8 +342,20 @@ pub struct ClientIpLayer {
 }
 
 impl ClientIpLayer {
-    /// Builds the layer of `config`.
+    /// Builds the layer of `config`. Logs a warning for each trusted network that holds every
+    /// address of its family, since every peer in it can then choose its own address.
     pub fn new(config: &ClientIpConfig) -> Self {
+        for network in config
+            .trusted_proxies
+            .iter()
+            .filter(|net| net.is_everything())
+        {
+            tracing::warn!(
+                %network,
+                "trusted proxy network {network} contains every address: every peer can forge \
+                 its client address in forwarding headers"
+            );
+        }
         Self {
             resolver: ClientResolver::new(config),
         }

@@ -224,3 +224,22 @@ fn forwarded_quoted_strings_never_split_elements() {
         );
     }
 }
+
+#[test]
+fn trusting_every_address_warns() {
+    let build = |nets: &[&str]| {
+        let (logs, _guard) = crate::rate_limit::tests::logs::capture_logs();
+        ClientIpLayer::new(&ClientIpConfig {
+            trusted_proxies: nets.iter().map(|net| net.parse().unwrap()).collect(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
+        });
+        logs.text()
+    };
+    let text = build(&["10.0.0.0/8", "::1"]);
+    assert!(!text.contains("WARN"), "{text}");
+    for everything in ["0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96"] {
+        let text = build(&["10.0.0.0/8", everything]);
+        assert!(text.contains("WARN"), "{everything}: {text}");
+        assert!(text.contains("every peer"), "{everything}: {text}");
+    }
+}

@@ -874,6 +874,7 @@ async fn full_map_sweeps_idle_records_for_newcomers() {
 }
 
 mod backends;
+pub(crate) mod logs;
 #[cfg(feature = "redis")]
 mod redis;
 mod shared_suite;

@@ -1,46 +1,13 @@
 //! Redis-only behaviour: key expiry, repair of keys without one, and failure handling.
 
-use std::sync::{Arc, Mutex};
-
 use ::redis::AsyncCommands;
 use governor::clock::{Clock, Reference};
 use serde_json::Value;
 
 use super::backends::{delete_prefix, redis_connection, redis_url, unique_prefix};
+use super::logs::capture_logs;
 use super::*;
 use crate::config::RateLimitFailureMode;
-
-/// The log lines written while a guard from [`capture_logs`] lives, on this thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
 
 /// A Redis layer on a manual clock, for tests that need the raw limiter too.
 fn redis_harness(url: &str, prefix: &str, mode: RateLimitFailureMode) -> Harness {
