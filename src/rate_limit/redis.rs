@@ -197,6 +197,17 @@ impl RedisRateLimiter {
         &self.prefix
     }
 
+    /// Returns the server's address, `host:port` (`[v6]:port` for IPv6) or a socket path,
+    /// without user name or password, for logs.
+    pub fn server(&self) -> String {
+        match self.client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) if host.contains(':') => {
+                format!("[{host}]:{port}")
+            }
+            addr => addr.to_string(),
+        }
+    }
+
     pub(crate) fn rules(&self) -> &Rules {
         &self.rules
     }
