@@ -187,8 +187,8 @@ fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
                 })
             })
             .collect::<Result<_, _>>()?;
-        // Only separators: likely a template left unfilled. Trusting no proxy is spelled by
-        // leaving the variable unset or empty.
+        // Only separators probably means an unfilled template. To trust no proxy, leave the
+        // variable unset or empty.
         if networks.is_empty() {
             return Err(EnvError {
                 variable: "AMOSKYS_TRUSTED_PROXIES",
@@ -488,7 +488,7 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The reason an IPv6 prefix length of `bits` is rejected, naming the value as given.
+/// Returns why an IPv6 prefix length of `bits` is rejected, naming the value as given.
 fn ipv6_prefix_reason(bits: u64) -> String {
     format!("{bits} is outside 1..=128; 64 is the usual value")
 }

@@ -196,7 +196,7 @@ impl AuthError {
     }
 
     /// Builds the complete HTTP response: status, JSON body, `Content-Type`,
-    /// `Cache-Control: no-store` (an error answers one request at one moment, and statuses
+    /// `Cache-Control: no-store` (an error describes one request at one moment, and statuses
     /// such as 404 would otherwise be heuristically cacheable), and for 429s `Retry-After`
     /// (whole seconds).
     pub fn to_response(&self) -> Response<Full<Bytes>> {

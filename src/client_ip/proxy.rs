@@ -25,7 +25,7 @@ pub struct IpNet {
 }
 
 impl IpNet {
-    /// Returns whether the network holds every address of its family (`0.0.0.0/0`, `::/0`).
+    /// Returns whether the network contains every address of its family (`0.0.0.0/0`, `::/0`).
     pub fn is_everything(&self) -> bool {
         self.len == 0
     }
