@@ -176,7 +176,7 @@ pub struct RateLimitConfig {
     pub routes: Vec<RouteRule>,
     /// The counter storage (`RATE_LIMIT_STORAGE_URL`): unset or `memory://` for process
     /// memory, `redis://` for Redis (needs the `redis` feature; TLS `rediss://` is not
-    /// supported). Default: `None`.
+    /// supported). The scheme is matched without regard to case. Default: `None`.
     pub storage_url: Option<String>,
     /// The IPv6 prefix length, in bits, by which clients are grouped
     /// (`AMOSKYS_RATE_LIMIT_IPV6_PREFIX`). Default: 64; 48, 56 and 128 are common choices.
@@ -188,8 +188,9 @@ pub struct RateLimitConfig {
     pub max_keys: usize,
     /// The prefix of every Redis key (`RATE_LIMIT_KEY_PREFIX`). Default: `amoskys:rl:`.
     pub key_prefix: String,
-    /// The connection and response timeout of Redis calls (`AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS`).
-    /// Default: 250 milliseconds.
+    /// The connection and response timeout of Redis calls (`AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS`),
+    /// longer than zero and at most [`MAX_RATE_LIMIT_REDIS_TIMEOUT`]. Default: 250
+    /// milliseconds.
     pub redis_timeout: Duration,
     /// The handling of requests when the Redis backend fails (`AMOSKYS_RATE_LIMIT_FAILURE_MODE`).
     /// Default: [`RateLimitFailureMode::Closed`].
@@ -203,6 +204,17 @@ pub struct RateLimitConfig {
 /// The default cap of in-memory rate-limit records: 1,000,000. Each record holds 32 bytes of
 /// state plus its key and the map's overhead, so a full map takes an estimated 100 MB.
 pub const DEFAULT_RATE_LIMIT_MAX_KEYS: usize = 1_000_000;
+
+/// The longest accepted [`RateLimitConfig::redis_timeout`]: 60 seconds. A longer deadline
+/// would let a hung Redis hold requests almost indefinitely.
+pub const MAX_RATE_LIMIT_REDIS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Returns whether `url` starts with `scheme://`, comparing the scheme without regard to case
+/// as RFC 3986 requires.
+pub(crate) fn has_scheme(url: &str, scheme: &str) -> bool {
+    url.split_once("://")
+        .is_some_and(|(found, _)| found.eq_ignore_ascii_case(scheme))
+}
 
 /// The handling of a request whose Redis check failed or timed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::client_ip::{ForwardedHeader, IpNet};
 use crate::config::{
-    AuthConfig, ConfigError, RateLimitFailureMode, SameSite, Secret, SessionConfig,
+    AuthConfig, ConfigError, MAX_RATE_LIMIT_REDIS_TIMEOUT, RateLimitFailureMode, SameSite, Secret,
+    SessionConfig, has_scheme,
 };
 
 /// A variable that could not be parsed.
@@ -148,7 +149,10 @@ fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
         limits.key_prefix = prefix;
     }
     if let Some(bits) = env.positive("AMOSKYS_RATE_LIMIT_IPV6_PREFIX")? {
-        limits.ipv6_prefix = u8::try_from(bits).unwrap_or(u8::MAX);
+        limits.ipv6_prefix = u8::try_from(bits).map_err(|_| EnvError {
+            variable: "AMOSKYS_RATE_LIMIT_IPV6_PREFIX",
+            reason: ipv6_prefix_reason(bits),
+        })?;
     }
     if let Some(max) = env.positive("AMOSKYS_RATE_LIMIT_MAX_KEYS")? {
         limits.max_keys = usize::try_from(max).unwrap_or(usize::MAX);
@@ -172,7 +176,7 @@ fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
         limits.draft_headers = on;
     }
     if let Some(list) = env.string("AMOSKYS_TRUSTED_PROXIES") {
-        config.client_ip.trusted_proxies = list
+        let networks: Vec<IpNet> = list
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
@@ -183,6 +187,18 @@ fn apply_rate_limit(env: &Lookup<'_>, config: &mut AuthConfig) -> Result<(), Env
                 })
             })
             .collect::<Result<_, _>>()?;
+        // Only separators probably means an unfilled template. To trust no proxy, leave the
+        // variable unset or empty.
+        if networks.is_empty() {
+            return Err(EnvError {
+                variable: "AMOSKYS_TRUSTED_PROXIES",
+                reason: format!(
+                    "{list:?} lists no network; leave the variable unset or empty to trust \
+                     no proxy"
+                ),
+            });
+        }
+        config.client_ip.trusted_proxies = networks;
     }
     if let Some(header) = env.string("AMOSKYS_FORWARDED_HEADER") {
         config.client_ip.forwarded_header = match header.to_ascii_lowercase().as_str() {
@@ -234,6 +250,7 @@ pub(crate) fn variable_of(setting: &str) -> Option<&'static str> {
         "rate_limit.ipv6_prefix" => "AMOSKYS_RATE_LIMIT_IPV6_PREFIX",
         "rate_limit.max_keys" => "AMOSKYS_RATE_LIMIT_MAX_KEYS",
         "rate_limit.key_prefix" => "RATE_LIMIT_KEY_PREFIX",
+        "rate_limit.redis_timeout" => "AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS",
         "session.touch_interval" => "AMOSKYS_SESSION_IDLE_TIMEOUT_HOURS",
         _ => return None,
     };
@@ -420,28 +437,43 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
     if limits.ipv6_prefix == 0 || limits.ipv6_prefix > 128 {
         return invalid(
             "rate_limit.ipv6_prefix",
-            format!(
-                "{} is outside 1..=128; 64 is the usual value",
-                limits.ipv6_prefix
-            ),
+            ipv6_prefix_reason(limits.ipv6_prefix.into()),
         );
     }
     if limits.max_keys == 0 {
         return invalid("rate_limit.max_keys", "must be at least 1");
     }
-    if limits.redis_timeout.is_zero() {
-        return invalid("rate_limit.redis_timeout", "must be longer than zero");
+    if limits.redis_timeout.is_zero() || limits.redis_timeout > MAX_RATE_LIMIT_REDIS_TIMEOUT {
+        return invalid(
+            "rate_limit.redis_timeout",
+            format!(
+                "{} ms is outside 1..={} ms",
+                limits.redis_timeout.as_millis(),
+                MAX_RATE_LIMIT_REDIS_TIMEOUT.as_millis()
+            ),
+        );
     }
     if let Some(url) = &limits.storage_url {
-        let redis = url.starts_with("redis://");
+        let redis = has_scheme(url, "redis");
         if redis && cfg!(feature = "redis") {
+            #[cfg(feature = "redis")]
+            if let Err(error) = redis::Client::open(url.as_str()) {
+                return invalid(
+                    "rate_limit.storage_url",
+                    format!(
+                        "{:?} is not a valid Redis URL ({:?})",
+                        redact_url(url),
+                        error.kind()
+                    ),
+                );
+            }
             if limits.key_prefix.is_empty() {
                 return invalid(
                     "rate_limit.key_prefix",
                     "must not be empty, so rate-limit keys cannot collide with other data",
                 );
             }
-        } else if !url.starts_with("memory://") {
+        } else if !has_scheme(url, "memory") {
             let supported = if cfg!(feature = "redis") {
                 "memory:// or redis://"
             } else {
@@ -454,6 +486,11 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Returns why an IPv6 prefix length of `bits` is rejected, naming the value as given.
+fn ipv6_prefix_reason(bits: u64) -> String {
+    format!("{bits} is outside 1..=128; 64 is the usual value")
 }
 
 fn validate_password(config: &AuthConfig) -> Result<(), ConfigError> {
@@ -832,15 +869,79 @@ mod tests {
             ("AMOSKYS_RATE_LIMIT_FAILURE_MODE", "sometimes"),
             ("AMOSKYS_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("AMOSKYS_TRUSTED_PROXIES", "proxy.example.com"),
+            ("AMOSKYS_TRUSTED_PROXIES", ",,,"),
+            ("AMOSKYS_TRUSTED_PROXIES", " , "),
             ("AMOSKYS_FORWARDED_HEADER", "x-real-ip"),
             ("AMOSKYS_RATE_LIMIT_MAX_KEYS", "0"),
             ("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "-5"),
+            ("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "0"),
+            ("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "60001"),
+            (
+                "AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS",
+                "18446744073709551615",
+            ),
+            ("AMOSKYS_RATE_LIMIT_IPV6_PREFIX", "0"),
+            ("AMOSKYS_RATE_LIMIT_IPV6_PREFIX", "300"),
         ] {
             match from_vars(&[(variable, value)]).unwrap_err() {
                 ConfigError::InvalidEnv { variable: name, .. } => assert_eq!(name, variable),
                 other => panic!("expected InvalidEnv for {variable}={value}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn out_of_range_values_reported_as_given() {
+        let error = from_vars(&[("AMOSKYS_RATE_LIMIT_IPV6_PREFIX", "300")]).unwrap_err();
+        assert!(error.to_string().contains("300"), "{error}");
+        let error = from_vars(&[("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "600000")]).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS"),
+            "{text}"
+        );
+        assert!(text.contains("60000"), "{text}");
+        let config = from_vars(&[("AMOSKYS_RATE_LIMIT_REDIS_TIMEOUT_MS", "60000")]).unwrap();
+        assert_eq!(config.rate_limit.redis_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn redis_timeout_bounded_in_code_config() {
+        let mut config = AuthConfig::default();
+        config.rate_limit.redis_timeout = Duration::from_secs(61);
+        assert!(config.validate().is_err());
+        config.rate_limit.redis_timeout = Duration::ZERO;
+        assert!(config.validate().is_err());
+        config.rate_limit.redis_timeout = crate::config::MAX_RATE_LIMIT_REDIS_TIMEOUT;
+        assert!(config.validate().is_ok());
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn invalid_redis_url_names_variable() {
+        for url in ["redis://[::1", "redis://:99999", "Redis://[::1"] {
+            match from_vars(&[("RATE_LIMIT_STORAGE_URL", url)]).unwrap_err() {
+                ConfigError::InvalidEnv { variable, .. } => {
+                    assert_eq!(variable, "RATE_LIMIT_STORAGE_URL", "{url}");
+                }
+                other => panic!("expected InvalidEnv for {url}, got {other:?}"),
+            }
+        }
+        let error = from_vars(&[("RATE_LIMIT_STORAGE_URL", "redis://:hunter2@[::1")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn storage_scheme_case_insensitive() {
+        for url in ["Redis://127.0.0.1:6379", "REDIS://127.0.0.1:6379"] {
+            let config = from_vars(&[("RATE_LIMIT_STORAGE_URL", url)]).unwrap();
+            let layer = crate::rate_limit::RateLimitLayer::new(&config.rate_limit).unwrap();
+            assert!(layer.redis_limiter().is_some(), "{url}");
+        }
+        let config = from_vars(&[("RATE_LIMIT_STORAGE_URL", "Memory://")]).unwrap();
+        let layer = crate::rate_limit::RateLimitLayer::new(&config.rate_limit).unwrap();
+        assert!(layer.redis_limiter().is_none());
     }
 
     #[cfg(feature = "redis")]

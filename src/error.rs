@@ -195,20 +195,19 @@ impl AuthError {
         Value::Object(body)
     }
 
-    /// Builds the complete HTTP response: status, JSON body, `Content-Type`, and for 429s
-    /// `Retry-After` (whole seconds) with `Cache-Control: no-store`.
+    /// Builds the complete HTTP response: status, JSON body, `Content-Type`,
+    /// `Cache-Control: no-store` (an error describes one request at one moment, and statuses
+    /// such as 404 would otherwise be heuristically cacheable), and for 429s `Retry-After`
+    /// (whole seconds).
     pub fn to_response(&self) -> Response<Full<Bytes>> {
         let body = serde_json::to_vec(&self.to_json()).unwrap_or_default();
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after_secs() {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        }
-        if matches!(self, Self::Unauthorized | Self::InvalidApiKey) {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         response
     }
@@ -277,6 +276,45 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
         assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
         assert_eq!(retry_after_secs(Duration::from_millis(59_600)), 60);
+    }
+
+    #[test]
+    fn every_error_response_is_not_stored() {
+        let errors = [
+            AuthError::InvalidJson { reason: "x".into() },
+            AuthError::Validation {
+                details: vec!["x".into()],
+            },
+            AuthError::InvalidToken,
+            AuthError::InvalidCredentials,
+            AuthError::Unauthorized,
+            AuthError::InvalidApiKey,
+            AuthError::CsrfFailed,
+            AuthError::HttpsRequired,
+            AuthError::EmailNotVerified,
+            AuthError::NotFound,
+            AuthError::MethodNotAllowed,
+            AuthError::PayloadTooLarge { limit: 1 },
+            AuthError::UnsupportedMediaType,
+            AuthError::RateLimited {
+                retry_after_secs: 1,
+            },
+            AuthError::AccountLocked {
+                retry_after_secs: 1,
+            },
+            AuthError::unavailable("redis down"),
+        ];
+        for error in errors {
+            let response = error.to_response();
+            assert_eq!(
+                response.headers().get(CACHE_CONTROL).map(|v| v.as_bytes()),
+                Some(&b"no-store"[..]),
+                "{}",
+                error.error_code()
+            );
+            let layer = error.to_layer_response::<Full<Bytes>>();
+            assert_eq!(layer.headers()[CACHE_CONTROL], "no-store");
+        }
     }
 
     #[test]

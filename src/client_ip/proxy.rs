@@ -25,6 +25,11 @@ pub struct IpNet {
 }
 
 impl IpNet {
+    /// Returns whether the network contains every address of its family (`0.0.0.0/0`, `::/0`).
+    pub fn is_everything(&self) -> bool {
+        self.len == 0
+    }
+
     /// Returns whether `ip` lies inside the network. IPv4-mapped IPv6 addresses are compared
     /// as IPv4.
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -119,6 +124,11 @@ impl ForwardedHeader {
 /// never used, so a forged leftmost entry changes nothing. An entry that is not an address
 /// (garbage, `unknown`, an obfuscated `Forwarded` node) stops the walk, and the last trusted
 /// hop is the client, which no client can choose. Headers from untrusted peers are ignored.
+///
+/// `Forwarded` values are read with RFC 7239 quoted strings: a comma or semicolon inside
+/// quotes (for example in a `host=` value that carries the client's `Host`) never splits an
+/// element or pair. An unterminated quote, a repeated parameter or any other malformed
+/// element stops the walk like garbage does.
 #[derive(Debug, Clone)]
 pub struct ClientResolver {
     trusted: Arc<[IpNet]>,
@@ -156,10 +166,19 @@ impl ClientResolver {
             let Ok(value) = value.to_str() else {
                 return client;
             };
-            for entry in value.rsplit(',') {
+            let entries: Vec<&str> = match self.header {
+                ForwardedHeader::XForwardedFor => value.split(',').collect(),
+                ForwardedHeader::Forwarded => match forwarded_elements(value) {
+                    Some(elements) => elements,
+                    None => return client,
+                },
+            };
+            for entry in entries.into_iter().rev() {
                 let hop = match self.header {
                     ForwardedHeader::XForwardedFor => parse_node(entry),
-                    ForwardedHeader::Forwarded => forwarded_for(entry).and_then(parse_node),
+                    ForwardedHeader::Forwarded => {
+                        forwarded_for(entry).as_deref().and_then(parse_node)
+                    }
                 };
                 let Some(hop) = hop else {
                     return client;
@@ -194,12 +213,93 @@ impl ClientResolver {
     }
 }
 
-/// Returns the `for=` value of one `Forwarded` element, or `None` when it has none.
-fn forwarded_for(element: &str) -> Option<&str> {
-    element.split(';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("for").then_some(value)
-    })
+/// Splits one `Forwarded` header value into its elements at the commas outside RFC 7239
+/// quoted strings, or returns `None` when a quoted string is not terminated.
+fn forwarded_elements(value: &str) -> Option<Vec<&str>> {
+    let mut elements = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (at, byte) in value.bytes().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted {
+            match byte {
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            quoted = true;
+        } else if byte == b',' {
+            elements.push(&value[start..at]);
+            start = at + 1;
+        }
+    }
+    if quoted {
+        return None;
+    }
+    elements.push(&value[start..]);
+    Some(elements)
+}
+
+/// Returns the `for=` value of one `Forwarded` element with its quotes and escapes removed.
+/// `None` when the element has no `for=`, or is not a `;`-separated list of `token=value`
+/// pairs with distinct names whose values are tokens or complete quoted strings.
+fn forwarded_for(element: &str) -> Option<String> {
+    let is_ows = |c: char| c == ' ' || c == '\t';
+    let mut rest = element.trim_matches(is_ows);
+    let mut names: Vec<&str> = Vec::new();
+    let mut found = None;
+    loop {
+        let name_len = rest.find(|c: char| !is_tchar(c)).unwrap_or(rest.len());
+        let (name, after) = rest.split_at(name_len);
+        let after = after.strip_prefix('=')?;
+        if name.is_empty() || names.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            return None;
+        }
+        names.push(name);
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => unquote(quoted)?,
+            None => {
+                let len = after
+                    .find(|c: char| c.is_ascii_whitespace() || matches!(c, ';' | ',' | '"'))
+                    .unwrap_or(after.len());
+                if len == 0 {
+                    return None;
+                }
+                (after[..len].to_owned(), &after[len..])
+            }
+        };
+        if name.eq_ignore_ascii_case("for") {
+            found = Some(value);
+        }
+        let after = after.trim_start_matches(is_ows);
+        if after.is_empty() {
+            return found;
+        }
+        rest = after.strip_prefix(';')?.trim_start_matches(is_ows);
+    }
+}
+
+/// Reads a quoted string whose opening quote was already consumed: returns its content with
+/// quoted pairs resolved and the text after the closing quote, or `None` when it never closes.
+fn unquote(text: &str) -> Option<(String, &str)> {
+    let mut content = String::new();
+    let mut chars = text.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return Some((content, &text[at + 1..])),
+            '\\' => content.push(chars.next()?.1),
+            c => content.push(c),
+        }
+    }
+    None
+}
+
+/// Returns whether `c` may appear in an HTTP token (RFC 9110 tchar).
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 /// Parses one node of a forwarding chain: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`,
@@ -242,8 +342,20 @@ pub struct ClientIpLayer {
 }
 
 impl ClientIpLayer {
-    /// Builds the layer of `config`.
+    /// Builds the layer of `config`. Logs a warning for each trusted network that holds every
+    /// address of its family, since every peer in it can then choose its own address.
     pub fn new(config: &ClientIpConfig) -> Self {
+        for network in config
+            .trusted_proxies
+            .iter()
+            .filter(|net| net.is_everything())
+        {
+            tracing::warn!(
+                %network,
+                "trusted proxy network {network} contains every address: every peer can forge \
+                 its client address in forwarding headers"
+            );
+        }
         Self {
             resolver: ClientResolver::new(config),
         }

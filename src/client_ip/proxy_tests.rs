@@ -170,3 +170,76 @@ fn forwarded_proto_only_from_trusted_peer() {
     assert!(!resolver.forwarded_https(&request("203.0.113.1", "https")));
     assert!(!resolver.forwarded_https(&Request::new(())));
 }
+
+#[test]
+fn forwarded_quoted_strings_never_split_elements() {
+    let resolver = resolver(&["10.0.0.0/8"], ForwardedHeader::Forwarded);
+    let cases = [
+        // Commas and semicolons inside a quoted host= value belong to that value.
+        (
+            r#"for=203.0.113.5;host="a,for=198.51.100.77;x=""#,
+            "203.0.113.5",
+        ),
+        (
+            r#"host="a,for=198.51.100.78;x=";for=203.0.113.5"#,
+            "203.0.113.5",
+        ),
+        (
+            r#"for=198.51.100.1, for=203.0.113.5;host="b;for=198.51.100.79""#,
+            "203.0.113.5",
+        ),
+        // An escaped quote does not end the quoted string.
+        (
+            r#"for=203.0.113.5;host="a\",for=198.51.100.80;x=\"""#,
+            "203.0.113.5",
+        ),
+        (r#"for="203.0.113.6";host="a\\""#, "203.0.113.6"),
+        // Unterminated quotes, stray characters and repeated parameters are malformed: the
+        // last trusted hop is the client.
+        (r#"for=203.0.113.5;host="a,for=198.51.100.81"#, "10.0.0.2"),
+        (r#"for=198.51.100.82, for="203.0.113.5"#, "10.0.0.2"),
+        (r#"host="a\"#, "10.0.0.2"),
+        (r#"for=203.0.113.5;host="a"b"#, "10.0.0.2"),
+        (r#"for=198.51.100.83;for=203.0.113.5"#, "10.0.0.2"),
+        (r#"for=203.0.113.5;=x"#, "10.0.0.2"),
+        (r#"for=203.0.113.5;host"#, "10.0.0.2"),
+        (r#"for=203.0.113.5;ho st=x"#, "10.0.0.2"),
+        // A malformed element behind a trusted hop stops the walk at that hop.
+        (r#"for=198.51.100.84;host="x, for=10.0.0.9"#, "10.0.0.2"),
+        (
+            r#"for="198.51.100.85, for=10.0.0.9, for=203.0.113.7"#,
+            "10.0.0.2",
+        ),
+        (
+            r#"for=203.0.113.8, for=10.0.0.9;host="a,b", for=10.0.0.3"#,
+            "203.0.113.8",
+        ),
+    ];
+    for (value, expected) in cases {
+        let map = headers("forwarded", &[value]);
+        assert_eq!(
+            resolver.resolve_from(ip("10.0.0.2"), &map),
+            ip(expected),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn trusting_every_address_warns() {
+    let build = |nets: &[&str]| {
+        let (logs, _guard) = crate::rate_limit::tests::logs::capture_logs();
+        ClientIpLayer::new(&ClientIpConfig {
+            trusted_proxies: nets.iter().map(|net| net.parse().unwrap()).collect(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
+        });
+        logs.text()
+    };
+    let text = build(&["10.0.0.0/8", "::1"]);
+    assert!(!text.contains("WARN"), "{text}");
+    for everything in ["0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96"] {
+        let text = build(&["10.0.0.0/8", everything]);
+        assert!(text.contains("WARN"), "{everything}: {text}");
+        assert!(text.contains("every peer"), "{everything}: {text}");
+    }
+}

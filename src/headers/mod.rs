@@ -16,9 +16,10 @@
 //! `Content-Security-Policy`.
 //!
 //! `Strict-Transport-Security` goes only on responses to HTTPS requests, because RFC 6797
-//! (section 7.2) forbids sending it over plain HTTP. A request counts as HTTPS when its URI
-//! scheme is `https`, when its extensions contain the [`Https`] marker, or when
-//! [`HeadersConfig::assume_https`] is set. `X-Forwarded-Proto` counts only from a trusted
+//! (section 7.2) forbids sending it over plain HTTP. A request counts as HTTPS when its
+//! extensions contain the [`Https`] marker or when [`HeadersConfig::assume_https`] is set.
+//! The URI scheme does not count: an absolute-form HTTP/1.1 target or an HTTP/2 `:scheme`
+//! is chosen by the client, so `GET https://host/ HTTP/1.1` over plain HTTP is plain HTTP. `X-Forwarded-Proto` counts only from a trusted
 //! proxy, through [`ClientIpLayer`](crate::client_ip::ClientIpLayer), which then inserts
 //! [`Https`]; from any other peer it is ignored.
 //!
@@ -54,7 +55,6 @@ mod service;
 mod tests;
 
 use http::Request;
-use http::uri::Scheme;
 
 pub use self::future::ResponseFuture;
 pub use self::layer::SecurityHeadersLayer;
@@ -75,14 +75,16 @@ pub use self::service::SecurityHeaders;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Https;
 
-/// Returns true when `request` arrived over HTTPS: its URI scheme is `https` or its
-/// extensions contain [`Https`].
+/// Returns true when `request` arrived over HTTPS, that is when its extensions contain
+/// [`Https`], inserted by a server loop that terminates TLS or by
+/// [`ClientIpLayer`](crate::client_ip::ClientIpLayer) for a trusted proxy's
+/// `X-Forwarded-Proto: https`.
 ///
-/// The URI scheme is set by HTTP/2 (`:scheme`) and by absolute-form HTTP/1.1 request targets.
-/// A client that sends `https://` in an absolute-form target over plain HTTP only changes the
-/// headers of its own response. [`HeadersConfig::assume_https`] is not consulted here.
+/// The URI scheme is never trusted: the client writes it, in an absolute-form HTTP/1.1
+/// request target or in HTTP/2's `:scheme`, over any transport.
+/// [`HeadersConfig::assume_https`] is not consulted here.
 ///
 /// [`HeadersConfig::assume_https`]: crate::config::HeadersConfig::assume_https
 pub fn is_https<B>(request: &Request<B>) -> bool {
-    request.uri().scheme() == Some(&Scheme::HTTPS) || request.extensions().get::<Https>().is_some()
+    request.extensions().get::<Https>().is_some()
 }

@@ -56,8 +56,22 @@ async fn plain_http_gets_headers_without_hsts() {
 }
 
 #[tokio::test]
-async fn https_uri_scheme_gets_hsts() {
-    let response = send(&HeadersConfig::default(), get("https://example.com/page")).await;
+async fn client_chosen_https_uri_scheme_is_not_https() {
+    // An absolute-form `https://` target over plain HTTP is the client's word, not the
+    // transport's: no HSTS, and FORCE_HTTPS still redirects.
+    let request = get("https://example.com/page");
+    assert!(!is_https(&request));
+    let response = send(&HeadersConfig::default(), request).await;
+    assert!(response.headers().get(STRICT_TRANSPORT_SECURITY).is_none());
+    let response = send(&forced(), get("https://example.com/page")).await;
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()[LOCATION], "https://example.com/page");
+    assert!(response.headers().get(STRICT_TRANSPORT_SECURITY).is_none());
+
+    let mut marked = get("https://example.com/page");
+    marked.extensions_mut().insert(Https);
+    let response = send(&forced(), marked).await;
+    assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()[STRICT_TRANSPORT_SECURITY],
         "max-age=31536000"

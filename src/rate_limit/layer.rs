@@ -138,7 +138,7 @@ impl<C: Clock> RateLimitLayer<C> {
         if config
             .storage_url
             .as_deref()
-            .is_some_and(|url| url.starts_with("redis://"))
+            .is_some_and(|url| crate::config::has_scheme(url, "redis"))
         {
             let limiter = RedisRateLimiter::new(config)?;
             return Self::from_backend(Backend::Redis(Box::new(limiter)), config);
@@ -161,6 +161,7 @@ impl<C: Clock> RateLimitLayer<C> {
     }
 
     fn from_backend(backend: Backend<C>, config: &RateLimitConfig) -> Result<Self, ConfigError> {
+        log_backend(&backend, config);
         let layer = Self {
             shared: Arc::new(Shared {
                 backend,
@@ -250,6 +251,30 @@ impl<C: Clock> RateLimitLayer<C> {
     /// Always 0 with Redis.
     pub fn key_count(&self) -> usize {
         self.limiter().map_or(0, MemoryRateLimiter::key_count)
+    }
+}
+
+/// Logs once, when a layer is built, where its counters live; never a Redis password.
+fn log_backend<C: Clock>(backend: &Backend<C>, config: &RateLimitConfig) {
+    if !config.enabled {
+        tracing::info!("rate limiting disabled");
+        return;
+    }
+    match backend {
+        Backend::Memory(_) => tracing::info!(
+            backend = "memory",
+            max_keys = config.max_keys,
+            "rate limiting with counters in process memory, per instance"
+        ),
+        #[cfg(feature = "redis")]
+        Backend::Redis(limiter) => tracing::info!(
+            backend = "redis",
+            server = %limiter.server(),
+            prefix = %limiter.prefix(),
+            timeout_ms = u64::try_from(config.redis_timeout.as_millis()).unwrap_or(u64::MAX),
+            failure_mode = ?config.failure_mode,
+            "rate limiting with counters in Redis, shared by every instance on that server and prefix"
+        ),
     }
 }
 

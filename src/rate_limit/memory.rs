@@ -80,7 +80,7 @@ impl<C: Clock> MemoryRateLimiter<C> {
     /// The same as [`MemoryRateLimiter::new`].
     pub fn with_clock(config: &RateLimitConfig, clock: C) -> Result<Self, ConfigError> {
         if let Some(url) = &config.storage_url
-            && !url.starts_with("memory://")
+            && !crate::config::has_scheme(url, "memory")
         {
             return Err(ConfigError::Invalid {
                 setting: "rate_limit.storage_url",

@@ -126,7 +126,7 @@ mod rules;
 mod service;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use self::future::ResponseFuture;
 pub use self::key::{ClientKey, Ipv6Prefix};

@@ -21,7 +21,10 @@ use crate::config::{ConfigError, RateLimitConfig};
 /// microseconds. The request passes only if every quota admits it; only then are all TATs
 /// advanced, and the key's expiry is set in the same step to the time when every quota is
 /// full again. A rejection changes no TAT but gives an expiry to a key found without one, and
-/// a key of another type under the prefix is replaced. Returns `{0, 0}` on admission, else
+/// a key of another type under the prefix is replaced. A stored TAT that is not a number,
+/// is NaN, negative or infinite, or lies beyond `now + interval + tolerance` (where no
+/// admission can put it) counts as absent, so a tampered value can neither lift the limit nor
+/// make the expiry overflow. Returns `{0, 0}` on admission, else
 /// the wait in microseconds (at least 1) and the 0-based index of the quota that needs it.
 const CHECK_SCRIPT: &str = r"
 local key = KEYS[1]
@@ -47,7 +50,10 @@ local longest = 0
 for i = 1, count do
   local interval = tonumber(ARGV[3 * i])
   local tolerance = tonumber(ARGV[3 * i + 1])
-  local tat = tonumber(stored[i]) or now
+  local tat = tonumber(stored[i])
+  if not tat or tat ~= tat or tat < 0 or tat > now + interval + tolerance then
+    tat = now
+  end
   if now < tat - tolerance and tat - tolerance - now > wait then
     wait = tat - tolerance - now
     rejecting = i - 1
@@ -94,8 +100,45 @@ pub struct RedisCheckError(#[source] Box<dyn std::error::Error + Send + Sync>);
 /// when the server does not have it cached) that decides every quota of the rule at once and
 /// sets the key's expiry in the same step, so no key ever stays without one. All quotas of a
 /// (rule, client) pair live in one hash, so a check touches one key and works on Redis
-/// Cluster. Keys are `{prefix}{rule}|{client}`, for example
-/// `amoskys:rl:POST /api/auth/login|v4:192.0.2.1`.
+/// Cluster.
+///
+/// Keys are `<prefix><rule>|<client>`. The rule is `<METHOD> <path>` for a rule limited to
+/// one method, `* <path>` (a literal asterisk, then a space) for a rule on every method, as
+/// the default login, signup and forgot-password rules are, and `default` for the quotas
+/// shared by routes without a rule. The client is `v4:<address>`, `v6:<network>` (the
+/// address with the bits past the IPv6 prefix cleared, such as `v6:2001:db8:aa:bb::` for
+/// /64) or `unknown`:
+///
+/// ```
+/// use amoskys_auth::config::RateLimitConfig;
+/// use amoskys_auth::rate_limit::RateLimitLayer;
+///
+/// let config = RateLimitConfig {
+///     storage_url: Some("redis://127.0.0.1:6379".to_owned()),
+///     ..RateLimitConfig::default()
+/// };
+/// // No connection is made until the first check.
+/// let layer = RateLimitLayer::new(&config)?;
+/// let redis = layer.redis_limiter().expect("a redis:// URL selects Redis");
+/// let login = layer.rule_for(&http::Method::POST, "/api/auth/login");
+/// let client = layer.client_key(Some("192.0.2.1".parse()?));
+/// assert_eq!(
+///     redis.key_name(login, client),
+///     "amoskys:rl:* /api/auth/login|v4:192.0.2.1"
+/// );
+/// let other = layer.rule_for(&http::Method::GET, "/api/things");
+/// let client = layer.client_key(Some("2001:db8:aa:bb:1:2:3:4".parse()?));
+/// assert_eq!(
+///     redis.key_name(other, client),
+///     "amoskys:rl:default|v6:2001:db8:aa:bb::"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The `*` is a glob character and the space splits shell words, so quote both when
+/// scanning: `redis-cli --scan --pattern 'amoskys:rl:\* /api/auth/login|*'` lists the login
+/// keys (`\*` matches the literal asterisk), and a shell loop should read keys one per line
+/// (`while IFS= read -r key`) rather than split them on spaces.
 ///
 /// The time is the Redis server's `TIME` by default, so processes with skewed clocks still
 /// agree. TATs are kept in microseconds, so intervals are rounded up to whole microseconds
@@ -189,6 +232,17 @@ impl RedisRateLimiter {
     /// Returns the key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Returns the server's address, `host:port` (`[v6]:port` for IPv6) or a socket path,
+    /// without user name or password, for logs.
+    pub fn server(&self) -> String {
+        match self.client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) if host.contains(':') => {
+                format!("[{host}]:{port}")
+            }
+            addr => addr.to_string(),
+        }
     }
 
     pub(crate) fn rules(&self) -> &Rules {

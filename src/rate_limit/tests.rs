@@ -660,6 +660,41 @@ fn external_storage_rejected() {
 }
 
 #[test]
+fn building_layer_logs_active_backend() {
+    let build = |config: &RateLimitConfig| {
+        let (logs, _guard) = logs::capture_logs();
+        RateLimitLayer::new(config).unwrap();
+        logs.text()
+    };
+    let text = build(&config());
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("INFO"), "{text}");
+    assert!(text.contains("memory"), "{text}");
+
+    let disabled = RateLimitConfig {
+        enabled: false,
+        ..config()
+    };
+    assert!(build(&disabled).contains("disabled"));
+
+    #[cfg(feature = "redis")]
+    {
+        let redis = RateLimitConfig {
+            storage_url: Some("redis://:hunter2@127.0.0.1:6379/0".to_owned()),
+            key_prefix: "amoskys-test:log:".to_owned(),
+            ..config()
+        };
+        let text = build(&redis);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("INFO"), "{text}");
+        assert!(text.contains("Redis"), "{text}");
+        assert!(text.contains("127.0.0.1:6379"), "{text}");
+        assert!(text.contains("amoskys-test:log:"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
+
+#[test]
 fn invalid_rules_rejected() {
     let mut no_quota = config();
     no_quota.routes = vec![RouteRule::new(LOGIN, Vec::new())];
@@ -874,6 +909,7 @@ async fn full_map_sweeps_idle_records_for_newcomers() {
 }
 
 mod backends;
+pub(crate) mod logs;
 #[cfg(feature = "redis")]
 mod redis;
 mod shared_suite;

@@ -1,46 +1,13 @@
 //! Redis-only behaviour: key expiry, repair of keys without one, and failure handling.
 
-use std::sync::{Arc, Mutex};
-
 use ::redis::AsyncCommands;
 use governor::clock::{Clock, Reference};
 use serde_json::Value;
 
 use super::backends::{delete_prefix, redis_connection, redis_url, unique_prefix};
+use super::logs::capture_logs;
 use super::*;
 use crate::config::RateLimitFailureMode;
-
-/// The log lines written while a guard from [`capture_logs`] lives, on this thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
 
 /// A Redis layer on a manual clock, for tests that need the raw limiter too.
 fn redis_harness(url: &str, prefix: &str, mode: RateLimitFailureMode) -> Harness {
@@ -120,23 +87,83 @@ async fn key_without_expiry_repaired() {
     assert_eq!(harness.login("192.0.2.1").await, StatusCode::OK);
     assert!(connection.pttl::<_, i64>(&first).await.unwrap() > 0);
 
-    // A hash whose quota is exhausted for an hour, without expiry: rejected, and repaired.
+    // A hash whose quota is exhausted (TAT at its bound, now + 60 s), without expiry:
+    // rejected, and repaired.
     let second = limiter.key_name(
         rule,
         harness.layer.client_key(Some("192.0.2.2".parse().unwrap())),
     );
-    let hour_ahead = 1_700_000_000_000_000_u64 + 3_600_000_000;
-    let _: () = connection
-        .hset(&second, "5/60000000", hour_ahead)
-        .await
-        .unwrap();
+    let full = 1_700_000_000_000_000_u64 + 60_000_000;
+    let _: () = connection.hset(&second, "5/60000000", full).await.unwrap();
     assert_eq!(connection.pttl::<_, i64>(&second).await.unwrap(), -1);
     assert_eq!(
         harness.login("192.0.2.2").await,
         StatusCode::TOO_MANY_REQUESTS
     );
     let ttl: i64 = connection.pttl(&second).await.unwrap();
-    assert!(ttl > 0 && ttl <= 3_600_000, "{ttl}");
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    delete_prefix(&url, &prefix).await;
+}
+
+#[tokio::test]
+async fn corrupt_stored_values_count_as_fresh_key() {
+    let test = "corrupt_stored_values_count_as_fresh_key";
+    let Some(url) = redis_url(test).await else {
+        return;
+    };
+    let prefix = unique_prefix(test);
+    let harness = redis_harness(&url, &prefix, RateLimitFailureMode::Closed);
+    let limiter = harness.layer.redis_limiter().unwrap();
+    let rule = harness.layer.rule_for(&Method::POST, LOGIN);
+    let mut connection = redis_connection(&url).await.unwrap();
+    // No TAT can legitimately lie beyond now + interval + tolerance (60 s for 5 per minute).
+    let beyond_bound = (1_700_000_000_000_000_u64 + 60_000_001).to_string();
+    let corrupt = [
+        "nan",
+        "-nan",
+        "inf",
+        "-inf",
+        "99999999999999999999999",
+        "1e300",
+        "-5",
+        "-99999999999999999999999",
+        "not a number",
+        "",
+        beyond_bound.as_str(),
+    ];
+    for (n, value) in corrupt.into_iter().enumerate() {
+        let peer = format!("192.0.2.{}", n + 1);
+        let key = limiter.key_name(rule, harness.layer.client_key(Some(peer.parse().unwrap())));
+        let _: () = connection.hset(&key, "5/60000000", value).await.unwrap();
+        assert_eq!(connection.pttl::<_, i64>(&key).await.unwrap(), -1);
+        for attempt in 0..5 {
+            assert_eq!(
+                harness.login(&peer).await,
+                StatusCode::OK,
+                "{value:?}, attempt {attempt}"
+            );
+            let ttl: i64 = connection.pttl(&key).await.unwrap();
+            assert!(ttl > 0 && ttl <= 60_000, "{value:?}: {ttl}");
+        }
+        assert_eq!(
+            harness.login(&peer).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{value:?}"
+        );
+        let ttl: i64 = connection.pttl(&key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 60_000, "{value:?}: {ttl}");
+    }
+
+    // A full quota on a key without expiry: the rejection gives it one.
+    let peer = "192.0.2.200";
+    let key = limiter.key_name(rule, harness.layer.client_key(Some(peer.parse().unwrap())));
+    for _ in 0..5 {
+        assert_eq!(harness.login(peer).await, StatusCode::OK);
+    }
+    let _: () = connection.persist(&key).await.unwrap();
+    assert_eq!(harness.login(peer).await, StatusCode::TOO_MANY_REQUESTS);
+    let ttl: i64 = connection.pttl(&key).await.unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
     delete_prefix(&url, &prefix).await;
 }
 
@@ -181,6 +208,7 @@ async fn unreachable_redis_fails_closed_with_503() {
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
     let body = json_body(response).await;
     assert_eq!(body["error_code"], "SERVICE_UNAVAILABLE");
     let text = logs.text();
