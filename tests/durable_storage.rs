@@ -373,3 +373,59 @@ async fn postgres_outage_gives_503_and_service_recovers() {
     drop(server);
     relay.cut().await;
 }
+
+/// Returns a URL for the database of `url` that carries its user and `password` in the query
+/// string, on `port` of the same host.
+fn url_with_password_in_query(url: &str, port: u16, password: &str) -> String {
+    let options = PgConnectOptions::from_str(url).expect("DATABASE_URL");
+    format!(
+        "postgres://{}:{port}/{}?user={}&password={password}",
+        options.get_host(),
+        options.get_database().unwrap_or("postgres"),
+        options.get_username(),
+    )
+}
+
+#[tokio::test]
+async fn example_logs_no_postgres_password_of_the_query_string() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let options = PgConnectOptions::from_str(&url).expect("DATABASE_URL");
+    let schema = Schema::create(&url).await;
+    let secret = "hunter2-query-secret";
+    let database_url = schema.url_via(&url_with_password_in_query(
+        &url,
+        options.get_port(),
+        secret,
+    ));
+    let (server, client) = start(&database_url);
+    signup_and_login(&client).await;
+    let log = server.log_text();
+    assert!(log.contains("storing data in PostgreSQL at"), "{log}");
+    assert!(!log.contains(secret), "the password was logged: {log}");
+    assert!(!log.contains("search_path"), "the query was logged: {log}");
+}
+
+#[test]
+fn failed_postgres_start_up_shows_no_password() {
+    // A port that nothing listens on: bound, then released.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let secret = "hunter2-start-up-secret";
+    for database_url in [
+        url_with_password_in_query("postgres://postgres@127.0.0.1/test", closed_port, secret),
+        format!("postgres://postgres:{secret}@127.0.0.1:{closed_port}/test?sslpassword={secret}"),
+    ] {
+        let (succeeded, output) =
+            ExampleServer::run_to_exit("axum_app", &[("DATABASE_URL", &database_url)]);
+        assert!(!succeeded, "started without a database: {output}");
+        assert!(
+            output.contains("cannot connect to PostgreSQL at postgres://127.0.0.1:"),
+            "{output}"
+        );
+        assert!(!output.contains(secret), "the password was shown: {output}");
+    }
+}

@@ -95,24 +95,68 @@ pub async fn shutdown_signal() {
 /// directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://amoskys-auth.sqlite3";
 
+/// Returns `url` with only its scheme, host, port and path: no user name or password and no
+/// query, where PostgreSQL URLs may carry `password=` and other settings.
+pub fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if scheme.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{scheme}://{rest}")
+    }
+}
+
+/// Returns `text` with every secret of `url` replaced: the whole URL, the password of its
+/// user information and each query value whose name mentions a password, key or secret.
+/// Error messages pass through here, because a driver may quote what it was given.
+fn scrubbed(text: &str, url: &str) -> String {
+    let mut secrets = vec![url.to_owned()];
+    let (_, rest) = url.split_once("://").unwrap_or(("", url));
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some((userinfo, _)) = before_query.rsplit_once('@') {
+        if let Some((_, password)) = userinfo.split_once(':') {
+            secrets.push(password.to_owned());
+        }
+    }
+    for pair in query.split(['&', '#']) {
+        if let Some((name, value)) = pair.split_once('=') {
+            let name = name.to_ascii_lowercase();
+            if ["pass", "key", "secret", "token"]
+                .iter()
+                .any(|word| name.contains(word))
+            {
+                secrets.push(value.to_owned());
+            }
+        }
+    }
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        text = text.replace(secret.as_str(), "<redacted>");
+    }
+    text
+}
+
 /// Opens the database named by `database_url` (`DATABASE_URL` of the configuration, default
 /// [`DEFAULT_DATABASE_URL`]) and applies the migrations: `sqlite://PATH` for an SQLite file,
 /// created if missing, or `postgres://USER@HOST:PORT/DB` for PostgreSQL. Logs where the data
-/// lives, without the password of a URL.
+/// lives as scheme, host, port and database only, and keeps the URL's secrets out of every
+/// error message.
 pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
     let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let shown = url.rsplit('@').next().unwrap_or_default();
+        let shown = redacted_url(url);
         let store = PostgresStore::connect(url).await.map_err(|error| {
             format!(
                 "cannot connect to PostgreSQL at {shown}: {}",
-                with_causes(&error)
+                scrubbed(&with_causes(&error), url)
             )
         })?;
         store.migrate().await.map_err(|error| {
             format!(
                 "cannot migrate PostgreSQL at {shown}: {}",
-                with_causes(&error)
+                scrubbed(&with_causes(&error), url)
             )
         })?;
         tracing::info!("storing data in PostgreSQL at {shown}");

@@ -75,9 +75,16 @@ impl PostgresStore {
     /// # Errors
     ///
     /// [`StoreError::Backend`] for a malformed URL, [`StoreError::Unavailable`] when the
-    /// server cannot be reached.
+    /// server cannot be reached. Query parameters that sqlx does not know are ignored
+    /// without a log line, since their values may be secrets.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(store_error)?;
+        // sqlx logs each query parameter it does not know together with its value, which may
+        // be a password; parse with logging off so that no part of the URL reaches the logs.
+        let options =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::new(), || {
+                PgConnectOptions::from_str(url)
+            })
+            .map_err(store_error)?;
         Self::connect_with(options).await
     }
 
