@@ -34,6 +34,12 @@ const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[(
 /// into quick 503 responses instead of piled-up requests.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long one store operation may take, measured by the client, before it fails with
+/// [`StoreError::Unavailable`]: a bit more than [`STATEMENT_TIMEOUT`], so that the
+/// database's own limit normally ends a slow statement first and this one covers a network
+/// or disk that stopped answering.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The most connections the pool opens by default.
 pub const MAX_CONNECTIONS: u32 = 10;
 
@@ -66,6 +72,7 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    operation_timeout: Duration,
 }
 
 impl PostgresStore {
@@ -125,7 +132,30 @@ impl PostgresStore {
 
     /// Uses an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            operation_timeout: OPERATION_TIMEOUT,
+        }
+    }
+
+    /// Sets how long one store operation (a statement, or a transaction with its lock
+    /// waits) may take, from the wait for a connection to the last row, before it fails with
+    /// [`StoreError::Unavailable`]. Default: [`OPERATION_TIMEOUT`].
+    ///
+    /// The deadline is kept by the client, so it also ends operations on a connection whose
+    /// network stopped answering. A transaction that runs out of time is rolled back, never
+    /// half applied. A lone statement, or a commit, that the database already received may
+    /// still complete after the caller got the error, as with any lost reply.
+    #[must_use]
+    pub fn with_operation_timeout(mut self, limit: Duration) -> Self {
+        self.operation_timeout = limit;
+        self
+    }
+
+    /// Returns the deadline of one store operation; see
+    /// [`PostgresStore::with_operation_timeout`].
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     /// Returns the connection pool.

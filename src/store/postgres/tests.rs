@@ -194,3 +194,54 @@ async fn audit_table_rejects_changes() {
             .unwrap();
     assert_eq!(count, 1);
 }
+
+/// A session creation that runs out of time inside its transaction is rolled back whole,
+/// and the pool then serves the same user again.
+#[tokio::test]
+async fn timed_out_transaction_leaves_no_change() {
+    use crate::store::conformance::{T0, session};
+    use crate::store::{SessionStore, StoreError};
+
+    let Some(fixture) = PgSchema::new().await else {
+        return;
+    };
+    let store = fixture.store();
+    let user_id = uuid::Uuid::new_v4();
+    let no_idle = T0 - time::Duration::days(365);
+    let older = session(user_id, T0);
+    store
+        .create_session(older.clone(), 1, no_idle)
+        .await
+        .unwrap();
+
+    // The new session is inserted, then the eviction of the older one waits for this lock.
+    let mut holder = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+        .bind(older.id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let impatient = store
+        .clone()
+        .with_operation_timeout(std::time::Duration::from_millis(300));
+    let newer = session(user_id, T0 + time::Duration::minutes(1));
+    let blocked = impatient.create_session(newer.clone(), 1, no_idle).await;
+    match &blocked {
+        Err(StoreError::Unavailable(source)) => {
+            assert!(source.to_string().contains("did not answer"), "{source}");
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    holder.rollback().await.unwrap();
+
+    assert_eq!(store.find_session(&newer.token_digest).await.unwrap(), None);
+    assert_eq!(
+        store.find_session(&older.token_digest).await.unwrap(),
+        Some(older.clone())
+    );
+    let evicted = impatient
+        .create_session(newer.clone(), 1, no_idle)
+        .await
+        .unwrap();
+    assert_eq!(evicted, vec![older]);
+}

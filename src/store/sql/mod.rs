@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sqlx::error::{BoxDynError, ErrorKind};
@@ -110,6 +111,24 @@ pub(crate) fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
         sqlx::migrate::MigrateError::Execute(error) => store_error(error),
         other => StoreError::Backend(Box::new(other)),
     }
+}
+
+/// The error inside [`StoreError::Unavailable`] when a store operation outlives its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the database did not answer within {0:?}")]
+pub(crate) struct DeadlineExceeded(pub(crate) Duration);
+
+/// Runs `operation`, or fails with [`StoreError::Unavailable`] once `limit` has passed. On
+/// time-out the operation's future is dropped: a transaction it had open is rolled back
+/// (sqlx queues the `ROLLBACK` when the transaction is dropped and sends it before the
+/// connection is reused), and a connection lost mid-statement is closed by the pool.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable(Box::new(DeadlineExceeded(limit)))))
 }
 
 /// Converts a count or offset to the signed 64-bit integer SQL expects, saturating.

@@ -35,6 +35,12 @@ const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[(
 /// [`StoreError::Unavailable`].
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one store operation may take, measured by the client, before it fails with
+/// [`StoreError::Unavailable`]: a bit more than the busy timeout ([`BUSY_TIMEOUT`]), so that the
+/// database's own limit normally ends a slow statement first and this one covers a network
+/// or disk that stopped answering.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a caller waits for a free pooled connection before failing with
 /// [`StoreError::Unavailable`].
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,6 +66,7 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    operation_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -119,7 +126,30 @@ impl SqliteStore {
     /// Uses an existing pool. Its connections should wait for locks (see
     /// [`SqliteStore::tune`]), or concurrent writers fail with [`StoreError::Unavailable`].
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            operation_timeout: OPERATION_TIMEOUT,
+        }
+    }
+
+    /// Sets how long one store operation (a statement, or a transaction with its lock
+    /// waits) may take, from the wait for a connection to the last row, before it fails with
+    /// [`StoreError::Unavailable`]. Default: [`OPERATION_TIMEOUT`].
+    ///
+    /// The deadline is kept by the client, so it also ends operations on a connection whose
+    /// network stopped answering. A transaction that runs out of time is rolled back, never
+    /// half applied. A lone statement, or a commit, that the database already received may
+    /// still complete after the caller got the error, as with any lost reply.
+    #[must_use]
+    pub fn with_operation_timeout(mut self, limit: Duration) -> Self {
+        self.operation_timeout = limit;
+        self
+    }
+
+    /// Returns the deadline of one store operation; see
+    /// [`SqliteStore::with_operation_timeout`].
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     /// Returns the connection pool.

@@ -138,3 +138,47 @@ async fn audit_table_rejects_changes() {
             .unwrap();
     assert_eq!(count, 1);
 }
+
+/// An operation stuck behind another process's write lock fails at the store's deadline,
+/// before the busy timeout, leaves nothing behind, and the store works once the lock is gone.
+#[tokio::test]
+async fn operation_deadline_is_unavailable_and_leaves_no_change() {
+    use crate::store::conformance::{T0, session};
+    use crate::store::{SessionStore, StoreError};
+
+    let fixture = TempSqlite::new().await;
+    let other = SqliteStore::open(fixture.dir.join("auth.sqlite3"))
+        .await
+        .unwrap();
+    let mut holder = other.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let impatient = fixture
+        .store
+        .clone()
+        .with_operation_timeout(std::time::Duration::from_millis(300));
+    let record = session(uuid::Uuid::new_v4(), T0);
+    let no_idle = T0 - time::Duration::days(365);
+    let blocked = impatient.create_session(record.clone(), 10, no_idle).await;
+    match &blocked {
+        Err(StoreError::Unavailable(source)) => {
+            assert!(source.to_string().contains("did not answer"), "{source}");
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+
+    // A session left behind by the timed-out call would make this one a conflict.
+    impatient
+        .create_session(record.clone(), 10, no_idle)
+        .await
+        .unwrap();
+    assert_eq!(
+        impatient.find_session(&record.token_digest).await.unwrap(),
+        Some(record)
+    );
+}
