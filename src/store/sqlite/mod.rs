@@ -22,14 +22,14 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 
 use crate::store::StoreError;
-use crate::store::sql::{EmbeddedMigrations, migrate_error, store_error};
+use crate::store::sql::{MIGRATIONS_TABLE, Migration, next_pending, store_error};
 
 /// The schema, one migration per file in `migrations/sqlite/`, compiled into the crate.
-const MIGRATIONS: EmbeddedMigrations = EmbeddedMigrations(&[(
-    1,
-    "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-)]);
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial",
+    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+}];
 
 /// How long a statement waits for another connection's write lock before failing with
 /// [`StoreError::Unavailable`].
@@ -158,18 +158,81 @@ impl SqliteStore {
     }
 
     /// Creates the tables, or brings them up to the schema of this version of the crate.
-    /// Applied migrations are recorded in the table `_sqlx_migrations`; running it again
-    /// changes nothing.
+    ///
+    /// Applied migrations are recorded in the table `amoskys_auth_migrations` (version,
+    /// description, checksum, time applied); running it again changes nothing. Each pending
+    /// migration runs in one `BEGIN IMMEDIATE` transaction together with its record, so
+    /// processes that start together on one new file take turns (waiting up to
+    /// [`BUSY_TIMEOUT`] each), and a failed migration leaves nothing behind. Other tables,
+    /// such as an application's own `_sqlx_migrations`, are not touched.
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when a migration fails, or when the database holds migrations this
-    /// version of the crate does not know.
+    /// [`StoreError`] when a migration fails, when an applied migration differs from the
+    /// one this version of the crate ships (checksum mismatch), or when the database holds
+    /// migrations this version of the crate does not know.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = sqlx::migrate::Migrator::new(MIGRATIONS)
+        loop {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(store_error)?;
+            // Rolled back here rather than on drop, so that no lock outlives the call.
+            match Self::apply_next_migration(&mut tx).await {
+                Ok(applied) => {
+                    tx.commit().await.map_err(store_error)?;
+                    if !applied {
+                        return Ok(());
+                    }
+                }
+                Err(error) => {
+                    let _ = tx.rollback().await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Within the migration transaction `tx`: creates the migrations table if missing,
+    /// checks the applied migrations and applies the next pending one with its record.
+    /// Returns whether one was applied.
+    async fn apply_next_migration(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    ) -> Result<bool, StoreError> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS amoskys_auth_migrations (\
+             version INTEGER PRIMARY KEY NOT NULL, description TEXT NOT NULL, \
+             checksum BLOB NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+            "SELECT version, checksum FROM {MIGRATIONS_TABLE} ORDER BY version"
+        ))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        let Some(migration) = next_pending(MIGRATIONS, &applied)? else {
+            return Ok(false);
+        };
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut **tx)
             .await
-            .map_err(migrate_error)?;
-        migrator.run(&self.pool).await.map_err(migrate_error)
+            .map_err(store_error)?;
+        sqlx::query(&format!(
+            "INSERT INTO {MIGRATIONS_TABLE} (version, description, checksum, applied_at) \
+             VALUES (?1, ?2, ?3, ?4)"
+        ))
+        .bind(migration.version)
+        .bind(migration.description)
+        .bind(migration.checksum())
+        .bind(micros(OffsetDateTime::now_utc()))
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        Ok(true)
     }
 }
 

@@ -182,3 +182,75 @@ async fn operation_deadline_is_unavailable_and_leaves_no_change() {
         Some(record)
     );
 }
+
+/// A new directory for a database file that no test has opened yet.
+fn new_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("amoskys-sqlite-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}
+
+#[tokio::test]
+async fn concurrent_migrations_of_a_new_file_all_succeed() {
+    let dir = new_dir();
+    let path = dir.join("auth.sqlite3");
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(SqliteStore::open(&path).await.unwrap());
+    }
+    let (first, second, third) = tokio::join!(
+        stores[0].migrate(),
+        stores[1].migrate(),
+        stores[2].migrate()
+    );
+    let outcome = (first, second, third);
+    assert!(
+        outcome.0.is_ok() && outcome.1.is_ok() && outcome.2.is_ok(),
+        "{outcome:?}"
+    );
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM amoskys_auth_migrations")
+        .fetch_one(stores[0].pool())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(recorded, 1);
+}
+
+#[tokio::test]
+async fn application_sqlx_migrations_are_left_alone() {
+    let dir = new_dir();
+    let store = SqliteStore::open(dir.join("auth.sqlite3")).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL); \
+         INSERT INTO _sqlx_migrations VALUES (20240101000000, 'app', '2024-01-01', 1, x'00', 1)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let migrated = store.migrate().await;
+    let foreign: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    migrated.unwrap();
+    assert_eq!(foreign, vec![(20240101000000, "app".to_owned())]);
+}
+
+#[tokio::test]
+async fn changed_applied_migration_is_a_clear_error() {
+    let fixture = TempSqlite::new().await;
+    sqlx::query("UPDATE amoskys_auth_migrations SET checksum = x'00' WHERE version = 1")
+        .execute(fixture.store.pool())
+        .await
+        .unwrap();
+    let error = fixture.store.migrate().await.unwrap_err();
+    let text = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(text.contains("migration 1 (initial)"), "{text}");
+    assert!(text.contains("checksum"), "{text}");
+}
