@@ -529,3 +529,32 @@ async fn stalled_postgres_network_fails_at_the_deadline_and_recovers() {
     assert_eq!(store.find_user_by_email(EMAIL).await.unwrap(), None);
     store.pool().close().await;
 }
+
+#[test]
+fn sqlite_url_without_a_file_is_rejected() {
+    for database_url in ["sqlite://", "sqlite::memory:"] {
+        let (succeeded, output) =
+            ExampleServer::run_to_exit("axum_app", &[("DATABASE_URL", database_url)]);
+        assert!(!succeeded, "{database_url} was accepted: {output}");
+        assert!(output.contains("DATABASE_URL"), "{output}");
+        assert!(!output.contains("storing data"), "{output}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_leaves_a_private_file_and_no_write_ahead_log() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = TempDir::new();
+    let (mut server, client) = start(&dir.sqlite_url());
+    signup_and_login(&client).await;
+    let file = dir.0.join("auth.sqlite3");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "database file mode {:o}", mode & 0o777);
+    assert!(server.terminate(), "{}", server.log_text());
+    assert!(file.exists());
+    for leftover in ["auth.sqlite3-wal", "auth.sqlite3-shm"] {
+        assert!(!dir.0.join(leftover).exists(), "{leftover} left behind");
+    }
+}

@@ -95,6 +95,24 @@ pub async fn shutdown_signal() {
 /// directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://amoskys-auth.sqlite3";
 
+/// The database the examples opened, closed on shutdown.
+pub enum OpenedStore {
+    /// An SQLite file.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+impl OpenedStore {
+    /// Closes the connection pool; on SQLite this also removes the `-wal` and `-shm` files.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
 /// Returns `url` with only its scheme, host, port and path: no user name or password and no
 /// query, where PostgreSQL URLs may carry `password=` and other settings.
 pub fn redacted_url(url: &str) -> String {
@@ -142,8 +160,8 @@ fn scrubbed(text: &str, url: &str) -> String {
 /// [`DEFAULT_DATABASE_URL`]) and applies the migrations: `sqlite://PATH` for an SQLite file,
 /// created if missing, or `postgres://USER@HOST:PORT/DB` for PostgreSQL. Logs where the data
 /// lives as scheme, host, port and database only, and keeps the URL's secrets out of every
-/// error message.
-pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
+/// error message. Returns the stores and the backend, to close on shutdown.
+pub async fn open_stores(database_url: Option<&str>) -> Result<(Stores, OpenedStore), String> {
     let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let shown = redacted_url(url);
@@ -160,10 +178,17 @@ pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
             )
         })?;
         tracing::info!("storing data in PostgreSQL at {shown}");
-        Ok(Stores::single(store))
+        Ok((Stores::single(store.clone()), OpenedStore::Postgres(store)))
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.trim_start_matches("//");
         let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+            return Err(format!(
+                "DATABASE_URL={url:?} names no database file (an in-memory or unnamed SQLite \
+                 database is lost on exit and not shared between connections); use \
+                 sqlite://PATH"
+            ));
+        }
         let shown = std::env::current_dir()
             .map(|dir| dir.join(path).display().to_string())
             .unwrap_or_else(|_| path.to_owned());
@@ -180,7 +205,7 @@ pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
             )
         })?;
         tracing::info!("storing data in the SQLite file {shown}");
-        Ok(Stores::single(store))
+        Ok((Stores::single(store.clone()), OpenedStore::Sqlite(store)))
     } else {
         Err("DATABASE_URL must start with sqlite:// or postgres://".to_owned())
     }

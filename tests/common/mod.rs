@@ -181,6 +181,23 @@ impl ExampleServer {
         }
     }
 
+    /// Sends SIGTERM and waits up to 30 s for the server to exit; returns whether it exited
+    /// with success.
+    pub fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().expect("wait for the example") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("example did not exit within 30 s of SIGTERM");
+    }
+
     /// Returns `http://ADDR`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)

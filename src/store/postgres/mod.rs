@@ -163,6 +163,13 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Closes every connection of the pool, shared by all clones, after the operations under
+    /// way end; later operations fail with [`StoreError::Unavailable`]. Call it on shutdown,
+    /// so that the server sees the sessions end instead of broken connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Creates the tables, or brings them up to the schema of this version of the crate.
     ///
     /// Applied migrations are recorded in the table `amoskys_auth_migrations` (version,

@@ -70,11 +70,15 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file at `path`.
+    /// Opens (creating if missing) the database file at `path`. A new file is created
+    /// readable and writable by its owner only (mode 0600 on Unix), and SQLite gives its
+    /// `-wal` and `-shm` files the same mode.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] when the file cannot be opened.
+    /// [`StoreError::Backend`] for an empty path, [`StoreError::Unavailable`] when the file
+    /// cannot be created or opened, for instance because its directory does not exist (the
+    /// message names the path).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::connect_with(SqliteConnectOptions::new().filename(path)).await
     }
@@ -85,8 +89,10 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] for a malformed URL, [`StoreError::Unavailable`] when the file
-    /// cannot be opened.
+    /// [`StoreError::Backend`] for a malformed URL or one that names no file (`sqlite://`,
+    /// which would give each pooled connection a temporary database of its own),
+    /// [`StoreError::Unavailable`] when the file cannot be created or opened, for instance
+    /// because its directory does not exist (the message names the path).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url).map_err(store_error)?;
         Self::connect_with(options).await
@@ -95,10 +101,15 @@ impl SqliteStore {
     /// Opens a database with the given options, adding the settings the store relies on:
     /// create if missing, write-ahead log, `synchronous = NORMAL` and [`BUSY_TIMEOUT`].
     ///
+    /// A file that does not exist yet is created first with mode 0600 on Unix. In-memory
+    /// databases and `file:` URIs are passed to SQLite as they are.
+    ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] when the database cannot be opened.
+    /// [`StoreError::Backend`] when the options name no file, [`StoreError::Unavailable`]
+    /// when the file cannot be created or opened (the message names the path).
     pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        create_private_file(options.get_filename())?;
         let pool = Self::pool_options()
             .connect_with(Self::tune(options))
             .await
@@ -155,6 +166,14 @@ impl SqliteStore {
     /// Returns the connection pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Closes every connection of the pool, shared by all clones, after the operations under
+    /// way end; later operations fail with [`StoreError::Unavailable`]. Call it on shutdown:
+    /// the last connection to close checkpoints the write-ahead log and removes the `-wal`
+    /// and `-shm` files.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Creates the tables, or brings them up to the schema of this version of the crate.
@@ -241,6 +260,45 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("connections", &self.pool.size())
             .finish_non_exhaustive()
+    }
+}
+
+/// Creates the database file at `path` with mode 0600 (on Unix) unless it exists, so that
+/// SQLite, which would create it with the process's default mode, finds it private.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let text = path.to_string_lossy();
+    if text.is_empty() {
+        return Err(StoreError::Backend(
+            "no SQLite database file named: an empty path gives each pooled connection a \
+             temporary database of its own"
+                .into(),
+        ));
+    }
+    if text == ":memory:" || text.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let directory = path
+                .parent()
+                .map_or_else(String::new, |dir| dir.display().to_string());
+            Err(StoreError::Unavailable(
+                format!(
+                    "cannot create the SQLite file {}: its directory {directory:?} does not exist",
+                    path.display()
+                )
+                .into(),
+            ))
+        }
+        Err(error) => Err(StoreError::Unavailable(
+            format!("cannot create the SQLite file {}: {error}", path.display()).into(),
+        )),
     }
 }
 

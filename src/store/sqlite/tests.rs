@@ -254,3 +254,67 @@ async fn changed_applied_migration_is_a_clear_error() {
     assert!(text.contains("migration 1 (initial)"), "{text}");
     assert!(text.contains("checksum"), "{text}");
 }
+
+/// Returns the error and its causes as one text.
+fn error_text(error: &crate::store::StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn new_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let fixture = TempSqlite::new().await;
+    for name in ["auth.sqlite3", "auth.sqlite3-wal", "auth.sqlite3-shm"] {
+        let mode = std::fs::metadata(fixture.dir.join(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
+}
+
+#[tokio::test]
+async fn missing_directory_is_unavailable_and_named() {
+    let dir = std::env::temp_dir().join(format!("amoskys-missing-{}", uuid::Uuid::new_v4()));
+    let error = SqliteStore::open(dir.join("auth.sqlite3"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, crate::store::StoreError::Unavailable(_)),
+        "{error:?}"
+    );
+    let text = error_text(&error);
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(text.contains(&dir.display().to_string()), "{text}");
+}
+
+#[tokio::test]
+async fn url_without_a_path_is_rejected() {
+    let error = SqliteStore::connect("sqlite://").await.unwrap_err();
+    assert!(
+        matches!(error, crate::store::StoreError::Backend(_)),
+        "{error:?}"
+    );
+    assert!(
+        error_text(&error).contains("no SQLite database file"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn close_removes_the_write_ahead_log() {
+    let fixture = TempSqlite::new().await;
+    assert!(fixture.dir.join("auth.sqlite3-wal").exists());
+    fixture.store.close().await;
+    assert!(!fixture.dir.join("auth.sqlite3-wal").exists());
+    assert!(!fixture.dir.join("auth.sqlite3-shm").exists());
+}
