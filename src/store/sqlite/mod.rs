@@ -174,6 +174,13 @@ impl SqliteStore {
     /// and `-shm` files.
     pub async fn close(&self) {
         self.pool.close().await;
+        // SQLite removes the write-ahead log only when the last connection closes alone;
+        // connections closing at the same moment may each see the other still open. One
+        // more connection, opened and closed alone, folds the log back and removes it.
+        let options = self.pool.connect_options();
+        if let Ok(connection) = sqlx::ConnectOptions::connect(&*options).await {
+            let _ = sqlx::Connection::close(connection).await;
+        }
     }
 
     /// Creates the tables, or brings them up to the schema of this version of the crate.
