@@ -151,7 +151,7 @@ fn postgres_transient(code: &str) -> bool {
 
 /// The error inside [`StoreError::Unavailable`] when a store operation outlives its deadline.
 #[derive(Debug, thiserror::Error)]
-#[error("the database did not answer within {0:?}")]
+#[error("database operation timed out after {0:?}")]
 pub(crate) struct DeadlineExceeded(pub(crate) Duration);
 
 /// Runs `operation`, or fails with [`StoreError::Unavailable`] once `limit` has passed. On
