@@ -35,7 +35,7 @@ async fn main() {
         .local_addr()
         .unwrap_or_else(|error| common::exit_with(&error));
     let config = common::config_from_env(bound).unwrap_or_else(|error| common::exit_with(&error));
-    let stores = common::open_stores(config.database_url.as_deref())
+    let (stores, store) = common::open_stores(config.database_url.as_deref())
         .await
         .unwrap_or_else(|error| common::exit_with(&error));
     let auth = Auth::new(config, stores).unwrap_or_else(|error| common::exit_with(&error));
@@ -55,6 +55,7 @@ async fn main() {
     .with_graceful_shutdown(common::shutdown_signal())
     .await;
     maintenance.abort();
+    store.close().await;
     if let Err(error) = served {
         common::exit_with(&error);
     }

@@ -31,7 +31,7 @@ async fn main() {
         .local_addr()
         .unwrap_or_else(|error| common::exit_with(&error));
     let config = common::config_from_env(bound).unwrap_or_else(|error| common::exit_with(&error));
-    let stores = common::open_stores(config.database_url.as_deref())
+    let (stores, store) = common::open_stores(config.database_url.as_deref())
         .await
         .unwrap_or_else(|error| common::exit_with(&error));
     let auth = Auth::new(config, stores).unwrap_or_else(|error| common::exit_with(&error));
@@ -78,5 +78,6 @@ async fn main() {
         }
     }
     maintenance.abort();
+    store.close().await;
     tracing::info!("stopped");
 }

@@ -251,6 +251,7 @@ struct Relay {
     addr: SocketAddr,
     upstream: SocketAddr,
     open: Arc<AtomicBool>,
+    flowing: tokio::sync::watch::Sender<bool>,
     tasks: Arc<Mutex<JoinSet<()>>>,
     acceptor: Option<tokio::task::JoinHandle<()>>,
 }
@@ -263,6 +264,7 @@ impl Relay {
             addr,
             upstream,
             open: Arc::new(AtomicBool::new(true)),
+            flowing: tokio::sync::watch::Sender::new(true),
             tasks: Arc::new(Mutex::new(JoinSet::new())),
             acceptor: None,
         };
@@ -272,14 +274,21 @@ impl Relay {
 
     fn accept_on(&mut self, listener: TcpListener) {
         let (upstream, open, tasks) = (self.upstream, self.open.clone(), self.tasks.clone());
+        let flowing = self.flowing.clone();
         self.acceptor = Some(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !open.load(Ordering::SeqCst) {
                     continue;
                 }
+                let flowing = flowing.subscribe();
                 tasks.lock().await.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(upstream).await {
+                        let (inbound_read, inbound_write) = inbound.into_split();
+                        let (outbound_read, outbound_write) = outbound.into_split();
+                        tokio::join!(
+                            pump(inbound_read, outbound_write, flowing.clone()),
+                            pump(outbound_read, inbound_write, flowing),
+                        );
                     }
                 });
             }
@@ -296,11 +305,43 @@ impl Relay {
         self.tasks.lock().await.shutdown().await;
     }
 
+    /// Keeps every connection open but forwards nothing, as a network that stopped
+    /// answering.
+    fn stall(&self) {
+        self.flowing.send_replace(false);
+    }
+
+    /// Forwards again what was held back and what comes next.
+    fn resume(&self) {
+        self.flowing.send_replace(true);
+    }
+
     /// Listens on the same port again.
     async fn restore(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("rebind relay");
         self.open.store(true, Ordering::SeqCst);
         self.accept_on(listener);
+    }
+}
+
+/// Copies `from` to `to`, holding each chunk while `flowing` is false.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut flowing: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 || flowing.wait_for(|flowing| *flowing).await.is_err() {
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -372,4 +413,148 @@ async fn postgres_outage_gives_503_and_service_recovers() {
 
     drop(server);
     relay.cut().await;
+}
+
+/// Returns a URL for the database of `url` that carries its user and `password` in the query
+/// string, on `port` of the same host.
+fn url_with_password_in_query(url: &str, port: u16, password: &str) -> String {
+    let options = PgConnectOptions::from_str(url).expect("DATABASE_URL");
+    format!(
+        "postgres://{}:{port}/{}?user={}&password={password}",
+        options.get_host(),
+        options.get_database().unwrap_or("postgres"),
+        options.get_username(),
+    )
+}
+
+#[tokio::test]
+async fn example_logs_no_postgres_password_of_the_query_string() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let options = PgConnectOptions::from_str(&url).expect("DATABASE_URL");
+    let schema = Schema::create(&url).await;
+    let secret = "hunter2-query-secret";
+    let database_url = schema.url_via(&url_with_password_in_query(
+        &url,
+        options.get_port(),
+        secret,
+    ));
+    let (server, client) = start(&database_url);
+    signup_and_login(&client).await;
+    let log = server.log_text();
+    assert!(log.contains("storing data in PostgreSQL at"), "{log}");
+    assert!(!log.contains(secret), "the password was logged: {log}");
+    assert!(!log.contains("search_path"), "the query was logged: {log}");
+}
+
+#[test]
+fn failed_postgres_start_up_shows_no_password() {
+    // A port that nothing listens on: bound, then released.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let secret = "hunter2-start-up-secret";
+    for database_url in [
+        url_with_password_in_query("postgres://postgres@127.0.0.1/test", closed_port, secret),
+        format!("postgres://postgres:{secret}@127.0.0.1:{closed_port}/test?sslpassword={secret}"),
+    ] {
+        let (succeeded, output) =
+            ExampleServer::run_to_exit("axum_app", &[("DATABASE_URL", &database_url)]);
+        assert!(!succeeded, "started without a database: {output}");
+        assert!(
+            output.contains("cannot connect to PostgreSQL at postgres://127.0.0.1:"),
+            "{output}"
+        );
+        assert!(!output.contains(secret), "the password was shown: {output}");
+    }
+}
+
+/// Returns the PostgreSQL address of `url`, which must be on loopback.
+fn loopback_upstream(url: &str) -> (PgConnectOptions, SocketAddr) {
+    let options = PgConnectOptions::from_str(url).expect("DATABASE_URL");
+    let host = match options.get_host() {
+        "localhost" => "127.0.0.1",
+        host => host,
+    };
+    let upstream: SocketAddr = format!("{host}:{}", options.get_port())
+        .parse()
+        .expect("PostgreSQL on a loopback address");
+    assert!(
+        upstream.ip().is_loopback(),
+        "PostgreSQL must be on loopback"
+    );
+    (options, upstream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_postgres_network_fails_at_the_deadline_and_recovers() {
+    use amoskys_auth::store::postgres::PostgresStore;
+    use amoskys_auth::store::{StoreError, UserStore};
+
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let (options, upstream) = loopback_upstream(&url);
+    let schema = Schema::create(&url).await;
+    let relay = Relay::start(upstream).await;
+    let relayed = options
+        .host(&relay.addr.ip().to_string())
+        .port(relay.addr.port())
+        .options([("search_path", schema.name.as_str())]);
+    let store = PostgresStore::connect_with(relayed)
+        .await
+        .expect("connect through the relay")
+        .with_operation_timeout(std::time::Duration::from_secs(1));
+    store.migrate().await.expect("migrate");
+    assert_eq!(store.find_user_by_email(EMAIL).await.unwrap(), None);
+
+    relay.stall();
+    // Bounded, so that a missing deadline fails the test instead of hanging it.
+    let stalled = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        store.find_user_by_email(EMAIL),
+    )
+    .await
+    .expect("the store kept no deadline");
+    match &stalled {
+        Err(StoreError::Unavailable(source)) => {
+            assert!(source.to_string().contains("timed out after"), "{source}");
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+
+    relay.resume();
+    assert_eq!(store.find_user_by_email(EMAIL).await.unwrap(), None);
+    store.pool().close().await;
+}
+
+#[test]
+fn sqlite_url_without_a_file_is_rejected() {
+    for database_url in ["sqlite://", "sqlite::memory:"] {
+        let (succeeded, output) =
+            ExampleServer::run_to_exit("axum_app", &[("DATABASE_URL", database_url)]);
+        assert!(!succeeded, "{database_url} was accepted: {output}");
+        assert!(output.contains("DATABASE_URL"), "{output}");
+        assert!(!output.contains("storing data"), "{output}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_leaves_a_private_file_and_no_write_ahead_log() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = TempDir::new();
+    let (mut server, client) = start(&dir.sqlite_url());
+    signup_and_login(&client).await;
+    let file = dir.0.join("auth.sqlite3");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "database file mode {:o}", mode & 0o777);
+    assert!(server.terminate(), "{}", server.log_text());
+    assert!(file.exists());
+    for leftover in ["auth.sqlite3-wal", "auth.sqlite3-shm"] {
+        assert!(!dir.0.join(leftover).exists(), "{leftover} left behind");
+    }
 }

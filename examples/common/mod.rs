@@ -95,31 +95,100 @@ pub async fn shutdown_signal() {
 /// directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://amoskys-auth.sqlite3";
 
+/// The database the examples opened, closed on shutdown.
+pub enum OpenedStore {
+    /// An SQLite file.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+impl OpenedStore {
+    /// Closes the connection pool; on SQLite this also removes the `-wal` and `-shm` files.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// Returns `url` with only its scheme, host, port and path: no user name or password and no
+/// query, where PostgreSQL URLs may carry `password=` and other settings.
+pub fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if scheme.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{scheme}://{rest}")
+    }
+}
+
+/// Returns `text` with every secret of `url` replaced: the whole URL, the password of its
+/// user information and each query value whose name mentions a password, key or secret.
+/// Error messages pass through here, because a driver may quote what it was given.
+fn scrubbed(text: &str, url: &str) -> String {
+    let mut secrets = vec![url.to_owned()];
+    let (_, rest) = url.split_once("://").unwrap_or(("", url));
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some((userinfo, _)) = before_query.rsplit_once('@') {
+        if let Some((_, password)) = userinfo.split_once(':') {
+            secrets.push(password.to_owned());
+        }
+    }
+    for pair in query.split(['&', '#']) {
+        if let Some((name, value)) = pair.split_once('=') {
+            let name = name.to_ascii_lowercase();
+            if ["pass", "key", "secret", "token"]
+                .iter()
+                .any(|word| name.contains(word))
+            {
+                secrets.push(value.to_owned());
+            }
+        }
+    }
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        text = text.replace(secret.as_str(), "<redacted>");
+    }
+    text
+}
+
 /// Opens the database named by `database_url` (`DATABASE_URL` of the configuration, default
 /// [`DEFAULT_DATABASE_URL`]) and applies the migrations: `sqlite://PATH` for an SQLite file,
 /// created if missing, or `postgres://USER@HOST:PORT/DB` for PostgreSQL. Logs where the data
-/// lives, without the password of a URL.
-pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
+/// lives as scheme, host, port and database only, and keeps the URL's secrets out of every
+/// error message. Returns the stores and the backend, to close on shutdown.
+pub async fn open_stores(database_url: Option<&str>) -> Result<(Stores, OpenedStore), String> {
     let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let shown = url.rsplit('@').next().unwrap_or_default();
+        let shown = redacted_url(url);
         let store = PostgresStore::connect(url).await.map_err(|error| {
             format!(
                 "cannot connect to PostgreSQL at {shown}: {}",
-                with_causes(&error)
+                scrubbed(&with_causes(&error), url)
             )
         })?;
         store.migrate().await.map_err(|error| {
             format!(
                 "cannot migrate PostgreSQL at {shown}: {}",
-                with_causes(&error)
+                scrubbed(&with_causes(&error), url)
             )
         })?;
         tracing::info!("storing data in PostgreSQL at {shown}");
-        Ok(Stores::single(store))
+        Ok((Stores::single(store.clone()), OpenedStore::Postgres(store)))
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.trim_start_matches("//");
         let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+            return Err(format!(
+                "DATABASE_URL={url:?} names no database file (an in-memory or unnamed SQLite \
+                 database is lost on exit and not shared between connections); use \
+                 sqlite://PATH"
+            ));
+        }
         let shown = std::env::current_dir()
             .map(|dir| dir.join(path).display().to_string())
             .unwrap_or_else(|_| path.to_owned());
@@ -136,7 +205,7 @@ pub async fn open_stores(database_url: Option<&str>) -> Result<Stores, String> {
             )
         })?;
         tracing::info!("storing data in the SQLite file {shown}");
-        Ok(Stores::single(store))
+        Ok((Stores::single(store.clone()), OpenedStore::Sqlite(store)))
     } else {
         Err("DATABASE_URL must start with sqlite:// or postgres://".to_owned())
     }

@@ -270,7 +270,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Lists a user's sessions, newest first, including expired ones not yet purged.
     async fn list_user_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError>;
 
-    /// Deletes sessions that expired before `now` or were last seen before `idle_cutoff`.
+    /// Deletes sessions whose `expires_at` is at or before `now` or whose `last_seen_at` is
+    /// at or before `idle_cutoff`: exactly those the session layer rejects at `now`.
     /// Returns how many were deleted.
     async fn purge_expired_sessions(
         &self,
@@ -328,7 +329,8 @@ pub trait TokenStore: Send + Sync + 'static {
         purpose: TokenPurpose,
     ) -> Result<u64, StoreError>;
 
-    /// Deletes tokens that expired before `now` or were used. Returns how many were deleted.
+    /// Deletes tokens that were used or whose `expires_at` is at or before `now` (a token is
+    /// valid only strictly before its `expires_at`). Returns how many were deleted.
     async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 

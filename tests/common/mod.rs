@@ -141,6 +141,63 @@ impl ExampleServer {
         }
     }
 
+    /// Runs example `name` with extra environment variables until it exits by itself (within
+    /// 60 s, else it is killed and the test fails); returns whether it succeeded and its
+    /// stdout and stderr. For start-ups that are meant to fail.
+    pub fn run_to_exit(name: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let path = example_path(name);
+        if !path.exists() {
+            build_example(name);
+        }
+        let child = Command::new(&path)
+            .env("AMOSKYS_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("AMOSKYS_DEBUG")
+            .env_remove("AMOSKYS_API_KEY")
+            .env_remove("DATABASE_URL")
+            .env_remove("RATE_LIMIT_STORAGE_URL")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", path.display()));
+        let pid = child.id();
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(child.wait_with_output());
+        });
+        match done_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(output)) => {
+                let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&output.stderr));
+                (output.status.success(), text)
+            }
+            Ok(Err(error)) => panic!("waiting for example {name}: {error}"),
+            Err(_) => {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+                panic!("example {name} did not exit within 60 s");
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits up to 30 s for the server to exit; returns whether it exited
+    /// with success.
+    pub fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().expect("wait for the example") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("example did not exit within 30 s of SIGTERM");
+    }
+
     /// Returns `http://ADDR`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)

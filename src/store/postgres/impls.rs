@@ -10,7 +10,7 @@ use super::{PostgresStore, advisory_key};
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::store::sql::{
     LOCKOUT_RETRIES, digest_from, event_type_from, failures_from, ip_from, metadata_from,
-    metadata_to, purpose_from, sql_count, store_error,
+    metadata_to, purpose_from, sql_count, store_error, within,
 };
 use crate::store::{
     AttemptDecision, AuditStore, LockoutState, LockoutStore, OneTimeToken, SessionRecord,
@@ -74,40 +74,49 @@ fn event_from(row: &PgRow) -> Result<AuditEvent, StoreError> {
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn create_user(&self, user: User) -> Result<User, StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, email_verified, created_at, \
+        within(self.operation_timeout, async move {
+            sqlx::query(
+                "INSERT INTO users (id, email, password_hash, email_verified, created_at, \
              password_changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(user.id)
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(user.email_verified)
-        .bind(user.created_at)
-        .bind(user.password_changed_at)
-        .execute(&self.pool)
+            )
+            .bind(user.id)
+            .bind(&user.email)
+            .bind(&user.password_hash)
+            .bind(user.email_verified)
+            .bind(user.created_at)
+            .bind(user.password_changed_at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(user)
+        })
         .await
-        .map_err(store_error)?;
-        Ok(user)
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let row = sqlx::query(&sql)
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(user_from).transpose()
+        within(self.operation_timeout, async move {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+            let row = sqlx::query(&sql)
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+            row.as_ref().map(user_from).transpose()
+        })
+        .await
     }
 
     async fn find_user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(user_from).transpose()
+        within(self.operation_timeout, async move {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+            row.as_ref().map(user_from).transpose()
+        })
+        .await
     }
 
     async fn replace_password_hash(
@@ -116,15 +125,19 @@ impl UserStore for PostgresStore {
         expected: &str,
         new_hash: &str,
     ) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
-                .bind(id)
-                .bind(expected)
-                .bind(new_hash)
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
-        Ok(result.rows_affected() == 1)
+        within(self.operation_timeout, async move {
+            let result = sqlx::query(
+                "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+            )
+            .bind(id)
+            .bind(expected)
+            .bind(new_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(result.rows_affected() == 1)
+        })
+        .await
     }
 
     async fn set_password_hash(
@@ -133,37 +146,47 @@ impl UserStore for PostgresStore {
         new_hash: &str,
         changed_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(new_hash)
-        .bind(changed_at)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn mark_email_verified(&self, id: Uuid) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+        within(self.operation_timeout, async move {
+            let result = sqlx::query(
+                "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+            )
             .bind(id)
+            .bind(new_hash)
+            .bind(changed_at)
             .execute(&self.pool)
             .await
             .map_err(store_error)?;
-        Ok(result.rows_affected() == 1)
+            Ok(result.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn mark_email_verified(&self, id: Uuid) -> Result<bool, StoreError> {
+        within(self.operation_timeout, async move {
+            let result = sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+            Ok(result.rows_affected() == 1)
+        })
+        .await
     }
 
     async fn list_users(&self, offset: usize, limit: usize) -> Result<Vec<User>, StoreError> {
-        let sql =
-            format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-        let rows = sqlx::query(&sql)
-            .bind(sql_count(limit))
-            .bind(sql_count(offset))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(user_from).collect()
+        within(self.operation_timeout, async move {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(sql_count(limit))
+                .bind(sql_count(offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+            rows.iter().map(user_from).collect()
+        })
+        .await
     }
 }
 
@@ -182,22 +205,29 @@ impl SessionStore for PostgresStore {
         // A spawned task runs to the end even when the caller is dropped mid-transaction,
         // which could otherwise hand a connection still inside `BEGIN` back to the pool.
         let pool = self.pool.clone();
-        tokio::spawn(insert_session(pool, record, max_per_user, idle_cutoff))
-            .await
-            .map_err(|error| StoreError::Backend(Box::new(error)))?
+        let limit = self.operation_timeout;
+        tokio::spawn(within(
+            limit,
+            insert_session(pool, record, max_per_user, idle_cutoff),
+        ))
+        .await
+        .map_err(|error| StoreError::Backend(Box::new(error)))?
     }
 
     async fn find_session(
         &self,
         digest: &TokenDigest,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_digest = $1");
-        let row = sqlx::query(&sql)
-            .bind(&digest.0[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(session_from).transpose()
+        within(self.operation_timeout, async move {
+            let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_digest = $1");
+            let row = sqlx::query(&sql)
+                .bind(&digest.0[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+            row.as_ref().map(session_from).transpose()
+        })
+        .await
     }
 
     async fn touch_session(
@@ -205,13 +235,17 @@ impl SessionStore for PostgresStore {
         digest: &TokenDigest,
         last_seen_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_digest = $1")
-            .bind(&digest.0[..])
-            .bind(last_seen_at)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(result.rows_affected() == 1)
+        within(self.operation_timeout, async move {
+            let result =
+                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_digest = $1")
+                    .bind(&digest.0[..])
+                    .bind(last_seen_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+            Ok(result.rows_affected() == 1)
+        })
+        .await
     }
 
     /// Writes with a conditional `UPDATE`. When it writes nothing, the session is either
@@ -222,44 +256,55 @@ impl SessionStore for PostgresStore {
         now: OffsetDateTime,
         stale_at: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
-        let written: Option<OffsetDateTime> = sqlx::query_scalar(
-            "UPDATE sessions SET last_seen_at = $2 WHERE token_digest = $1 \
+        within(self.operation_timeout, async move {
+            let written: Option<OffsetDateTime> = sqlx::query_scalar(
+                "UPDATE sessions SET last_seen_at = $2 WHERE token_digest = $1 \
              AND last_seen_at <= $3 RETURNING last_seen_at",
-        )
-        .bind(&digest.0[..])
-        .bind(now)
-        .bind(stale_at)
-        .fetch_optional(&self.pool)
+            )
+            .bind(&digest.0[..])
+            .bind(now)
+            .bind(stale_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+            let seen = match written {
+                Some(seen) => Some(seen),
+                None => {
+                    sqlx::query_scalar("SELECT last_seen_at FROM sessions WHERE token_digest = $1")
+                        .bind(&digest.0[..])
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?
+                }
+            };
+            Ok(seen)
+        })
         .await
-        .map_err(store_error)?;
-        let seen = match written {
-            Some(seen) => Some(seen),
-            None => sqlx::query_scalar("SELECT last_seen_at FROM sessions WHERE token_digest = $1")
-                .bind(&digest.0[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_error)?,
-        };
-        Ok(seen)
     }
 
     async fn revoke_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
-            .bind(&digest.0[..])
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(result.rows_affected() == 1)
+        within(self.operation_timeout, async move {
+            let result = sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
+                .bind(&digest.0[..])
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+            Ok(result.rows_affected() == 1)
+        })
+        .await
     }
 
     async fn revoke_session_by_id(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(result.rows_affected() == 1)
+        within(self.operation_timeout, async move {
+            let result = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+            Ok(result.rows_affected() == 1)
+        })
+        .await
     }
 
     async fn revoke_user_sessions(
@@ -267,28 +312,34 @@ impl SessionStore for PostgresStore {
         user_id: Uuid,
         keep: Option<&TokenDigest>,
     ) -> Result<u64, StoreError> {
-        let result = sqlx::query(
-            "DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR token_digest <> $2)",
-        )
-        .bind(user_id)
-        .bind(keep.map(|digest| &digest.0[..]))
-        .execute(&self.pool)
+        within(self.operation_timeout, async move {
+            let result = sqlx::query(
+                "DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR token_digest <> $2)",
+            )
+            .bind(user_id)
+            .bind(keep.map(|digest| &digest.0[..]))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(result.rows_affected())
+        })
         .await
-        .map_err(store_error)?;
-        Ok(result.rows_affected())
     }
 
     async fn list_user_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 \
+        within(self.operation_timeout, async move {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 \
              ORDER BY created_at DESC, id DESC"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(session_from).collect()
+            );
+            let rows = sqlx::query(&sql)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+            rows.iter().map(session_from).collect()
+        })
+        .await
     }
 
     /// Deletes the sessions whose `expires_at` is at or before `now` or whose `last_seen_at`
@@ -298,14 +349,17 @@ impl SessionStore for PostgresStore {
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let result =
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-                .bind(now)
-                .bind(idle_cutoff)
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
-        Ok(result.rows_affected())
+        within(self.operation_timeout, async move {
+            let result =
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                    .bind(now)
+                    .bind(idle_cutoff)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+            Ok(result.rows_affected())
+        })
+        .await
     }
 }
 
@@ -377,6 +431,7 @@ impl LockoutStore for PostgresStore {
         max_attempts: u32,
         lock_for: time::Duration,
     ) -> Result<AttemptDecision, StoreError> {
+        within(self.operation_timeout, async move {
         let lock_end = now.saturating_add(lock_for);
         for _ in 0..LOCKOUT_RETRIES {
             let counted: Option<i64> = sqlx::query_scalar(
@@ -420,30 +475,38 @@ impl LockoutStore for PostgresStore {
         Err(StoreError::Unavailable(
             "lockout state changed on every try".into(),
         ))
+        })
+        .await
     }
 
     async fn lockout_state(&self, key: &str) -> Result<Option<LockoutState>, StoreError> {
-        let row = sqlx::query("SELECT failures, locked_until FROM lockouts WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(LockoutState {
-            failures: failures_from(row.try_get("failures").map_err(store_error)?),
-            locked_until: row.try_get("locked_until").map_err(store_error)?,
-        }))
+        within(self.operation_timeout, async move {
+            let row = sqlx::query("SELECT failures, locked_until FROM lockouts WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            Ok(Some(LockoutState {
+                failures: failures_from(row.try_get("failures").map_err(store_error)?),
+                locked_until: row.try_get("locked_until").map_err(store_error)?,
+            }))
+        })
+        .await
     }
 
     async fn clear_lockout(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM lockouts WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        within(self.operation_timeout, async move {
+            sqlx::query("DELETE FROM lockouts WHERE key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -452,22 +515,25 @@ impl TokenStore for PostgresStore {
     /// Replaces the previous token of the same user and purpose with one upsert on their
     /// unique pair.
     async fn issue_token(&self, token: OneTimeToken) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "INSERT INTO one_time_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+        within(self.operation_timeout, async move {
+            sqlx::query(&format!(
+                "INSERT INTO one_time_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (user_id, purpose) DO UPDATE SET digest = excluded.digest, \
              created_at = excluded.created_at, expires_at = excluded.expires_at, \
              used_at = excluded.used_at"
-        ))
-        .bind(&token.digest.0[..])
-        .bind(token.user_id)
-        .bind(token.purpose.as_str())
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(token.used_at)
-        .execute(&self.pool)
+            ))
+            .bind(&token.digest.0[..])
+            .bind(token.user_id)
+            .bind(token.purpose.as_str())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(())
+        })
         .await
-        .map_err(store_error)?;
-        Ok(())
     }
 
     /// Consumes the token only while `now` is before its `expires_at`, so a token is void from
@@ -478,17 +544,20 @@ impl TokenStore for PostgresStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> Result<Option<OneTimeToken>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE one_time_tokens SET used_at = $3 WHERE digest = $1 AND purpose = $2 \
+        within(self.operation_timeout, async move {
+            let row = sqlx::query(&format!(
+                "UPDATE one_time_tokens SET used_at = $3 WHERE digest = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3 RETURNING {TOKEN_COLUMNS}"
-        ))
-        .bind(&digest.0[..])
-        .bind(purpose.as_str())
-        .bind(now)
-        .fetch_optional(&self.pool)
+            ))
+            .bind(&digest.0[..])
+            .bind(purpose.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+            row.as_ref().map(token_from).transpose()
+        })
         .await
-        .map_err(store_error)?;
-        row.as_ref().map(token_from).transpose()
     }
 
     async fn revoke_user_tokens(
@@ -496,83 +565,96 @@ impl TokenStore for PostgresStore {
         user_id: Uuid,
         purpose: TokenPurpose,
     ) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2")
-            .bind(user_id)
-            .bind(purpose.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(result.rows_affected())
+        within(self.operation_timeout, async move {
+            let result =
+                sqlx::query("DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2")
+                    .bind(user_id)
+                    .bind(purpose.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+            Ok(result.rows_affected())
+        })
+        .await
     }
 
     /// Deletes used tokens and tokens whose `expires_at` is at or before `now`.
     async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query(
-            "DELETE FROM one_time_tokens WHERE used_at IS NOT NULL OR expires_at <= $1",
-        )
-        .bind(now)
-        .execute(&self.pool)
+        within(self.operation_timeout, async move {
+            let result = sqlx::query(
+                "DELETE FROM one_time_tokens WHERE used_at IS NOT NULL OR expires_at <= $1",
+            )
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(result.rows_affected())
+        })
         .await
-        .map_err(store_error)?;
-        Ok(result.rows_affected())
     }
 }
 
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn append_event(&self, event: AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events (id, user_id, event_type, ip_address, user_agent, \
+        within(self.operation_timeout, async move {
+            sqlx::query(
+                "INSERT INTO audit_events (id, user_id, event_type, ip_address, user_agent, \
              event_metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
-        )
-        .bind(event.id)
-        .bind(event.user_id)
-        .bind(event.event_type.as_str())
-        .bind(event.ip_address.as_deref())
-        .bind(event.user_agent.as_deref())
-        .bind(metadata_to(&event.event_metadata)?)
-        .bind(event.created_at)
-        .execute(&self.pool)
+            )
+            .bind(event.id)
+            .bind(event.user_id)
+            .bind(event.event_type.as_str())
+            .bind(event.ip_address.as_deref())
+            .bind(event.user_agent.as_deref())
+            .bind(metadata_to(&event.event_metadata)?)
+            .bind(event.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(())
+        })
         .await
-        .map_err(store_error)?;
-        Ok(())
     }
 
     /// Returns matching events ordered by `created_at`, newest first; events with equal
     /// `created_at` come in reverse order of appending. A `limit` of 0 returns no events.
     async fn query_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        if query.limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT id, user_id, event_type, ip_address, user_agent, \
+        within(self.operation_timeout, async move {
+            if query.limit == 0 {
+                return Ok(Vec::new());
+            }
+            let mut sql = QueryBuilder::<Postgres>::new(
+                "SELECT id, user_id, event_type, ip_address, user_agent, \
              event_metadata::text AS event_metadata, created_at \
              FROM audit_events WHERE 1 = 1",
-        );
-        if !query.event_types.is_empty() {
-            sql.push(" AND event_type IN (");
-            let mut types = sql.separated(", ");
-            for kind in &query.event_types {
-                types.push_bind(kind.as_str());
+            );
+            if !query.event_types.is_empty() {
+                sql.push(" AND event_type IN (");
+                let mut types = sql.separated(", ");
+                for kind in &query.event_types {
+                    types.push_bind(kind.as_str());
+                }
+                sql.push(")");
             }
-            sql.push(")");
-        }
-        if let Some(user_id) = query.user_id {
-            sql.push(" AND user_id = ").push_bind(user_id);
-        }
-        if let Some(since) = query.since {
-            sql.push(" AND created_at >= ").push_bind(since);
-        }
-        if let Some(until) = query.until {
-            sql.push(" AND created_at < ").push_bind(until);
-        }
-        sql.push(" ORDER BY created_at DESC, seq DESC LIMIT ")
-            .push_bind(sql_count(query.limit));
-        let rows = sql
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(event_from).collect()
+            if let Some(user_id) = query.user_id {
+                sql.push(" AND user_id = ").push_bind(user_id);
+            }
+            if let Some(since) = query.since {
+                sql.push(" AND created_at >= ").push_bind(since);
+            }
+            if let Some(until) = query.until {
+                sql.push(" AND created_at < ").push_bind(until);
+            }
+            sql.push(" ORDER BY created_at DESC, seq DESC LIMIT ")
+                .push_bind(sql_count(query.limit));
+            let rows = sql
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+            rows.iter().map(event_from).collect()
+        })
+        .await
     }
 }

@@ -36,6 +36,14 @@ impl PgSchema {
     /// Creates the schema and a store on it, or returns `None` when PostgreSQL tests are
     /// skipped. Panics when the server cannot be reached.
     pub(crate) async fn new() -> Option<Self> {
+        let fixture = Self::unmigrated().await?;
+        fixture.store.migrate().await.expect("migrate");
+        Some(fixture)
+    }
+
+    /// Creates an empty schema and a store on it, or returns `None` when PostgreSQL tests
+    /// are skipped.
+    pub(crate) async fn unmigrated() -> Option<Self> {
         let url = database_url()?;
         let schema = format!("amoskys_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&url)
@@ -53,7 +61,6 @@ impl PgSchema {
         let store = PostgresStore::connect_with(options)
             .await
             .expect("connect to PostgreSQL");
-        store.migrate().await.expect("migrate");
         Some(Self { store, url, schema })
     }
 }
@@ -193,4 +200,123 @@ async fn audit_table_rejects_changes() {
             .await
             .unwrap();
     assert_eq!(count, 1);
+}
+
+/// A session creation that runs out of time inside its transaction is rolled back whole,
+/// and the pool then serves the same user again.
+#[tokio::test]
+async fn timed_out_transaction_leaves_no_change() {
+    use crate::store::conformance::{T0, session};
+    use crate::store::{SessionStore, StoreError};
+
+    let Some(fixture) = PgSchema::new().await else {
+        return;
+    };
+    let store = fixture.store();
+    let user_id = uuid::Uuid::new_v4();
+    let no_idle = T0 - time::Duration::days(365);
+    let older = session(user_id, T0);
+    store
+        .create_session(older.clone(), 1, no_idle)
+        .await
+        .unwrap();
+
+    // The new session is inserted, then the eviction of the older one waits for this lock.
+    let mut holder = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+        .bind(older.id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let impatient = store
+        .clone()
+        .with_operation_timeout(std::time::Duration::from_millis(300));
+    let newer = session(user_id, T0 + time::Duration::minutes(1));
+    let blocked = impatient.create_session(newer.clone(), 1, no_idle).await;
+    match &blocked {
+        Err(StoreError::Unavailable(source)) => {
+            assert!(source.to_string().contains("timed out after"), "{source}");
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    holder.rollback().await.unwrap();
+
+    assert_eq!(store.find_session(&newer.token_digest).await.unwrap(), None);
+    assert_eq!(
+        store.find_session(&older.token_digest).await.unwrap(),
+        Some(older.clone())
+    );
+    let evicted = impatient
+        .create_session(newer.clone(), 1, no_idle)
+        .await
+        .unwrap();
+    assert_eq!(evicted, vec![older]);
+}
+
+/// Returns a new store on the schema of `fixture`.
+async fn another_store(fixture: &PgSchema) -> PostgresStore {
+    let options = PgConnectOptions::from_str(&fixture.url)
+        .unwrap()
+        .options([("search_path", fixture.schema.as_str())]);
+    PostgresStore::connect_with(options).await.unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_migrations_of_a_new_schema_all_succeed() {
+    let Some(fixture) = PgSchema::unmigrated().await else {
+        return;
+    };
+    let second = another_store(&fixture).await;
+    let third = another_store(&fixture).await;
+    let outcome = tokio::join!(fixture.store.migrate(), second.migrate(), third.migrate());
+    assert!(
+        outcome.0.is_ok() && outcome.1.is_ok() && outcome.2.is_ok(),
+        "{outcome:?}"
+    );
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM amoskys_auth_migrations")
+        .fetch_one(fixture.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
+}
+
+#[tokio::test]
+async fn application_sqlx_migrations_are_left_alone() {
+    let Some(fixture) = PgSchema::unmigrated().await else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, \
+         checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL); \
+         INSERT INTO _sqlx_migrations VALUES (20240101000000, 'app', now(), true, '\\x00', 1)",
+    )
+    .execute(fixture.store.pool())
+    .await
+    .unwrap();
+    fixture.store.migrate().await.unwrap();
+    fixture.store.migrate().await.unwrap();
+    let foreign: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations")
+            .fetch_all(fixture.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(foreign, vec![(20240101000000, "app".to_owned())]);
+}
+
+#[tokio::test]
+async fn changed_applied_migration_is_a_clear_error() {
+    let Some(fixture) = PgSchema::new().await else {
+        return;
+    };
+    sqlx::query("UPDATE amoskys_auth_migrations SET checksum = '\\x00' WHERE version = 1")
+        .execute(fixture.store.pool())
+        .await
+        .unwrap();
+    let error = fixture.store.migrate().await.unwrap_err();
+    let text = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(text.contains("migration 1 (initial)"), "{text}");
+    assert!(text.contains("checksum"), "{text}");
 }

@@ -1,42 +1,87 @@
-//! Code shared by the SQL stores: embedded migrations, error mapping and value conversions.
+//! Code shared by the SQL stores: migrations, error mapping and value conversions.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sqlx::error::{BoxDynError, ErrorKind};
-use sqlx::migrate::{Migration, MigrationSource, MigrationType};
+use sha2::{Digest, Sha256};
+use sqlx::error::ErrorKind;
 
 use crate::audit::AuditEventType;
 use crate::store::{StoreError, TokenPurpose};
 use crate::token::TokenDigest;
 
-/// Migrations compiled into the binary: `(version, description, SQL)` in version order.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EmbeddedMigrations(pub(crate) &'static [(i64, &'static str, &'static str)]);
+/// The table in which both SQL stores record their applied migrations. It is the crate's
+/// own, so that an application's sqlx migrations (`_sqlx_migrations`) in the same database
+/// or schema are left alone.
+pub(crate) const MIGRATIONS_TABLE: &str = "amoskys_auth_migrations";
 
-impl MigrationSource<'static> for EmbeddedMigrations {
-    fn resolve(
-        self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
-        Box::pin(async move {
-            Ok(self
-                .0
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        Cow::Borrowed(description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
+/// One schema change compiled into the crate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// Its number; migrations run in increasing order.
+    pub(crate) version: i64,
+    /// A few words on what it does.
+    pub(crate) description: &'static str,
+    /// The statements, run as one batch.
+    pub(crate) sql: &'static str,
+}
+
+impl Migration {
+    /// Returns the SHA-256 digest of the statements, recorded with the applied migration.
+    pub(crate) fn checksum(&self) -> Vec<u8> {
+        Sha256::digest(self.sql.as_bytes()).to_vec()
     }
+}
+
+/// Why the recorded migrations do not fit this version of the crate.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MigrationError {
+    /// An applied migration's statements differ from the ones compiled into the crate.
+    #[error(
+        "migration {version} ({description}) was applied with other statements than this \
+         version of amoskys-auth ships: its checksum in {MIGRATIONS_TABLE} differs"
+    )]
+    ChecksumMismatch {
+        /// The migration's number.
+        version: i64,
+        /// Its description.
+        description: &'static str,
+    },
+    /// The database records a migration the crate does not know.
+    #[error(
+        "migration {0} in {MIGRATIONS_TABLE} is unknown to this version of amoskys-auth; \
+         the database was migrated by a newer version"
+    )]
+    Unknown(i64),
+}
+
+/// Checks the `(version, checksum)` rows of applied migrations against `migrations` and
+/// returns the first migration still to apply, if any.
+pub(crate) fn next_pending<'a>(
+    migrations: &'a [Migration],
+    applied: &[(i64, Vec<u8>)],
+) -> Result<Option<&'a Migration>, StoreError> {
+    for (version, checksum) in applied {
+        let known = migrations
+            .iter()
+            .find(|migration| migration.version == *version)
+            .ok_or_else(|| StoreError::Backend(Box::new(MigrationError::Unknown(*version))))?;
+        if known.checksum() != *checksum {
+            return Err(StoreError::Backend(Box::new(
+                MigrationError::ChecksumMismatch {
+                    version: known.version,
+                    description: known.description,
+                },
+            )));
+        }
+    }
+    Ok(migrations.iter().find(|migration| {
+        !applied
+            .iter()
+            .any(|(version, _)| *version == migration.version)
+    }))
 }
 
 /// Maps a database error to a [`StoreError`]. Unique violations become `Conflict`. Lost or
@@ -104,12 +149,22 @@ fn postgres_transient(code: &str) -> bool {
         )
 }
 
-/// Maps a migration failure to a [`StoreError`].
-pub(crate) fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
-    match error {
-        sqlx::migrate::MigrateError::Execute(error) => store_error(error),
-        other => StoreError::Backend(Box::new(other)),
-    }
+/// The error inside [`StoreError::Unavailable`] when a store operation outlives its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("database operation timed out after {0:?}")]
+pub(crate) struct DeadlineExceeded(pub(crate) Duration);
+
+/// Runs `operation`, or fails with [`StoreError::Unavailable`] once `limit` has passed. On
+/// time-out the operation's future is dropped: a transaction it had open is rolled back
+/// (sqlx queues the `ROLLBACK` when the transaction is dropped and sends it before the
+/// connection is reused), and a connection lost mid-statement is closed by the pool.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable(Box::new(DeadlineExceeded(limit)))))
 }
 
 /// Converts a count or offset to the signed 64-bit integer SQL expects, saturating.

@@ -138,3 +138,183 @@ async fn audit_table_rejects_changes() {
             .unwrap();
     assert_eq!(count, 1);
 }
+
+/// An operation stuck behind another process's write lock fails at the store's deadline,
+/// before the busy timeout, leaves nothing behind, and the store works once the lock is gone.
+#[tokio::test]
+async fn operation_deadline_is_unavailable_and_leaves_no_change() {
+    use crate::store::conformance::{T0, session};
+    use crate::store::{SessionStore, StoreError};
+
+    let fixture = TempSqlite::new().await;
+    let other = SqliteStore::open(fixture.dir.join("auth.sqlite3"))
+        .await
+        .unwrap();
+    let mut holder = other.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let impatient = fixture
+        .store
+        .clone()
+        .with_operation_timeout(std::time::Duration::from_millis(300));
+    let record = session(uuid::Uuid::new_v4(), T0);
+    let no_idle = T0 - time::Duration::days(365);
+    let blocked = impatient.create_session(record.clone(), 10, no_idle).await;
+    match &blocked {
+        Err(StoreError::Unavailable(source)) => {
+            assert!(source.to_string().contains("timed out after"), "{source}");
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+
+    // A session left behind by the timed-out call would make this one a conflict.
+    impatient
+        .create_session(record.clone(), 10, no_idle)
+        .await
+        .unwrap();
+    assert_eq!(
+        impatient.find_session(&record.token_digest).await.unwrap(),
+        Some(record)
+    );
+}
+
+/// A new directory for a database file that no test has opened yet.
+fn new_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("amoskys-sqlite-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}
+
+#[tokio::test]
+async fn concurrent_migrations_of_a_new_file_all_succeed() {
+    let dir = new_dir();
+    let path = dir.join("auth.sqlite3");
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(SqliteStore::open(&path).await.unwrap());
+    }
+    let (first, second, third) = tokio::join!(
+        stores[0].migrate(),
+        stores[1].migrate(),
+        stores[2].migrate()
+    );
+    let outcome = (first, second, third);
+    assert!(
+        outcome.0.is_ok() && outcome.1.is_ok() && outcome.2.is_ok(),
+        "{outcome:?}"
+    );
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM amoskys_auth_migrations")
+        .fetch_one(stores[0].pool())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(recorded, 1);
+}
+
+#[tokio::test]
+async fn application_sqlx_migrations_are_left_alone() {
+    let dir = new_dir();
+    let store = SqliteStore::open(dir.join("auth.sqlite3")).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL); \
+         INSERT INTO _sqlx_migrations VALUES (20240101000000, 'app', '2024-01-01', 1, x'00', 1)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let migrated = store.migrate().await;
+    let foreign: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    migrated.unwrap();
+    assert_eq!(foreign, vec![(20240101000000, "app".to_owned())]);
+}
+
+#[tokio::test]
+async fn changed_applied_migration_is_a_clear_error() {
+    let fixture = TempSqlite::new().await;
+    sqlx::query("UPDATE amoskys_auth_migrations SET checksum = x'00' WHERE version = 1")
+        .execute(fixture.store.pool())
+        .await
+        .unwrap();
+    let error = fixture.store.migrate().await.unwrap_err();
+    let text = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(text.contains("migration 1 (initial)"), "{text}");
+    assert!(text.contains("checksum"), "{text}");
+}
+
+/// Returns the error and its causes as one text.
+fn error_text(error: &crate::store::StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn new_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let fixture = TempSqlite::new().await;
+    for name in ["auth.sqlite3", "auth.sqlite3-wal", "auth.sqlite3-shm"] {
+        let mode = std::fs::metadata(fixture.dir.join(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
+}
+
+#[tokio::test]
+async fn missing_directory_is_unavailable_and_named() {
+    let dir = std::env::temp_dir().join(format!("amoskys-missing-{}", uuid::Uuid::new_v4()));
+    let error = SqliteStore::open(dir.join("auth.sqlite3"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, crate::store::StoreError::Unavailable(_)),
+        "{error:?}"
+    );
+    let text = error_text(&error);
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(text.contains(&dir.display().to_string()), "{text}");
+}
+
+#[tokio::test]
+async fn url_without_a_path_is_rejected() {
+    let error = SqliteStore::connect("sqlite://").await.unwrap_err();
+    assert!(
+        matches!(error, crate::store::StoreError::Backend(_)),
+        "{error:?}"
+    );
+    assert!(
+        error_text(&error).contains("no SQLite database file"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn close_removes_the_write_ahead_log() {
+    let fixture = TempSqlite::new().await;
+    assert!(fixture.dir.join("auth.sqlite3-wal").exists());
+    fixture.store.close().await;
+    assert!(!fixture.dir.join("auth.sqlite3-wal").exists());
+    assert!(!fixture.dir.join("auth.sqlite3-shm").exists());
+}
