@@ -128,10 +128,13 @@ impl SqliteStore {
     }
 
     /// Returns the default pool settings: 8 connections at most and [`ACQUIRE_TIMEOUT`].
+    /// Connections are not pinged before use: a connection to a file cannot break the way a
+    /// network connection can, and the ping would double the cost of a lookup.
     pub fn pool_options() -> SqlitePoolOptions {
         SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
     }
 
     /// Uses an existing pool. Its connections should wait for locks (see
