@@ -101,7 +101,8 @@ async fn key_without_expiry_repaired() {
         StatusCode::TOO_MANY_REQUESTS
     );
     let ttl: i64 = connection.pttl(&second).await.unwrap();
-    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    assert!(ttl > 0, "{ttl}");
+    assert!(ttl <= 60_000, "{ttl}");
     delete_prefix(&url, &prefix).await;
 }
 
@@ -143,7 +144,8 @@ async fn corrupt_stored_values_count_as_fresh_key() {
                 "{value:?}, attempt {attempt}"
             );
             let ttl: i64 = connection.pttl(&key).await.unwrap();
-            assert!(ttl > 0 && ttl <= 60_000, "{value:?}: {ttl}");
+            assert!(ttl > 0, "{value:?}: {ttl}");
+            assert!(ttl <= 60_000, "{value:?}: {ttl}");
         }
         assert_eq!(
             harness.login(&peer).await,
@@ -151,7 +153,8 @@ async fn corrupt_stored_values_count_as_fresh_key() {
             "{value:?}"
         );
         let ttl: i64 = connection.pttl(&key).await.unwrap();
-        assert!(ttl > 0 && ttl <= 60_000, "{value:?}: {ttl}");
+        assert!(ttl > 0, "{value:?}: {ttl}");
+        assert!(ttl <= 60_000, "{value:?}: {ttl}");
     }
 
     // A full quota on a key without expiry: the rejection gives it one.
@@ -163,7 +166,8 @@ async fn corrupt_stored_values_count_as_fresh_key() {
     let _: () = connection.persist(&key).await.unwrap();
     assert_eq!(harness.login(peer).await, StatusCode::TOO_MANY_REQUESTS);
     let ttl: i64 = connection.pttl(&key).await.unwrap();
-    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    assert!(ttl > 0, "{ttl}");
+    assert!(ttl <= 60_000, "{ttl}");
     delete_prefix(&url, &prefix).await;
 }
 

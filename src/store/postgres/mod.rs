@@ -40,7 +40,7 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// or disk that stopped answering.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most connections the pool opens by default.
+/// The maximum number of connections the pool opens by default.
 pub const MAX_CONNECTIONS: u32 = 10;
 
 /// The longest a statement may run, lock waits included, before PostgreSQL cancels it and
