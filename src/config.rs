@@ -227,7 +227,7 @@ pub enum RateLimitFailureMode {
     ///
     /// # Security
     ///
-    /// Whoever can make Redis unreachable (or slow past the timeout) lifts every limit,
+    /// Anyone who can make Redis unreachable (or slower than the timeout) lifts every limit,
     /// including the login limit that slows password guessing.
     Open,
 }

@@ -165,7 +165,7 @@ impl PostgresStore {
 
     /// Closes every connection of the pool, shared by all clones, after the operations under
     /// way end; later operations fail with [`StoreError::Unavailable`]. Call it on shutdown,
-    /// so that the server sees the sessions end instead of broken connections.
+    /// so that the server gets an orderly close instead of broken connections.
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -226,11 +226,11 @@ impl PostgresStore {
             .execute(&mut **tx)
             .await
             .map_err(store_error)?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS amoskys_auth_migrations (\
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (\
              version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
-             checksum BYTEA NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )
+             checksum BYTEA NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        ))
         .execute(&mut **tx)
         .await
         .map_err(store_error)?;

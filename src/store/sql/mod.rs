@@ -35,7 +35,7 @@ impl Migration {
     }
 }
 
-/// Why the recorded migrations do not fit this version of the crate.
+/// A mismatch between the recorded migrations and the ones this version of the crate ships.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MigrationError {
     /// An applied migration's statements differ from the ones compiled into the crate.

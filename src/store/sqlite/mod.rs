@@ -229,11 +229,11 @@ impl SqliteStore {
     async fn apply_next_migration(
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     ) -> Result<bool, StoreError> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS amoskys_auth_migrations (\
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (\
              version INTEGER PRIMARY KEY NOT NULL, description TEXT NOT NULL, \
-             checksum BLOB NOT NULL, applied_at INTEGER NOT NULL)",
-        )
+             checksum BLOB NOT NULL, applied_at INTEGER NOT NULL)"
+        ))
         .execute(&mut **tx)
         .await
         .map_err(store_error)?;
