@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use http::Method;
 
+pub use crate::config_env::redacted_url;
 use crate::config_env::{EnvError, Lookup};
 
 /// Lifetime of a session from login, in hours (`AMOSKYS_SESSION_LIFETIME_HOURS`): 24.

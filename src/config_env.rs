@@ -462,7 +462,7 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
                     "rate_limit.storage_url",
                     format!(
                         "{:?} is not a valid Redis URL ({:?})",
-                        redact_url(url),
+                        redacted_url(url),
                         error.kind()
                     ),
                 );
@@ -481,7 +481,10 @@ fn validate_rate_limit(config: &AuthConfig) -> Result<(), ConfigError> {
             };
             return invalid(
                 "rate_limit.storage_url",
-                format!("unsupported storage {:?}: use {supported}", redact_url(url)),
+                format!(
+                    "unsupported storage {:?}: use {supported}",
+                    redacted_url(url)
+                ),
             );
         }
     }
@@ -562,11 +565,17 @@ pub(crate) fn is_valid_origin(origin: &str) -> bool {
     scheme_ok && host_ok
 }
 
-/// Drops user info from a URL so that a password never reaches an error message.
-fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://***@{}", &url[at + 1..]),
-        _ => url.to_owned(),
+/// Returns `url` with only its scheme, host, port and path, for logs and error messages: no
+/// user name or password, and no query or fragment, where a PostgreSQL URL may carry
+/// `password=` and other settings.
+pub fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if scheme.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{scheme}://{rest}")
     }
 }
 
@@ -810,6 +819,39 @@ mod tests {
         .unwrap_err();
         assert!(!error.to_string().contains("hunter2"));
         assert!(from_vars(&[("RATE_LIMIT_STORAGE_URL", "memory://")]).is_ok());
+
+        let error = from_vars(&[(
+            "RATE_LIMIT_STORAGE_URL",
+            "memcached://localhost:11211/0?password=hunter2",
+        )])
+        .unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn redacted_url_keeps_only_scheme_host_and_path() {
+        let cases = [
+            (
+                "postgres://app:hunter2@db:5432/auth",
+                "postgres://db:5432/auth",
+            ),
+            (
+                "postgres://db/auth?user=app&password=hunter2",
+                "postgres://db/auth",
+            ),
+            (
+                "redis://:hunter2@127.0.0.1:6379/0#x",
+                "redis://127.0.0.1:6379/0",
+            ),
+            (
+                "sqlite:///var/lib/app/auth.sqlite3",
+                "sqlite:///var/lib/app/auth.sqlite3",
+            ),
+            ("user:hunter2@host", "host"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redacted_url(url), expected, "{url}");
+        }
     }
 
     #[test]

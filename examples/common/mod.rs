@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use amoskys_auth::AuthConfig;
 use amoskys_auth::accounts::Stores;
-use amoskys_auth::config::ConfigError;
+use amoskys_auth::config::{ConfigError, redacted_url};
 use amoskys_auth::store::postgres::PostgresStore;
 use amoskys_auth::store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -110,19 +110,6 @@ impl OpenedStore {
             Self::Sqlite(store) => store.close().await,
             Self::Postgres(store) => store.close().await,
         }
-    }
-}
-
-/// Returns `url` with only its scheme, host, port and path: no user name or password and no
-/// query, where PostgreSQL URLs may carry `password=` and other settings.
-pub fn redacted_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    if scheme.is_empty() {
-        rest.to_owned()
-    } else {
-        format!("{scheme}://{rest}")
     }
 }
 
