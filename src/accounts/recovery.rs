@@ -313,22 +313,30 @@ impl AuthService {
         let user = self.current_user(session).await?;
         // Guesses of the current password from a stolen session count against the same
         // lockout as logins, so a session cannot be used to brute-force the password.
+        // The same audit events as a login: each refused or failed check, and the lock.
         let now = self.now();
-        if let AttemptDecision::Locked { until } = self
+        let locked_now = match self
             .begin_attempt(&user.email, now, "password change")
             .await?
         {
-            return Err(locked_error(until, now));
-        }
+            AttemptDecision::Locked { until } => {
+                self.audit_login_failure(Some(user.id), &user.email, "locked", client)
+                    .await;
+                return Err(locked_error(until, now));
+            }
+            AttemptDecision::Allowed { locked_now, .. } => locked_now,
+        };
         let valid = self.verify_stored(&user, current_password).await?.valid;
         if !valid {
-            self.audit(
-                AuditEvent::new(AuditEventType::LoginFailure, self.now())
-                    .user(user.id)
-                    .client(ip_text(client), client.user_agent.as_deref())
-                    .meta("reason", "invalid_current_password"),
+            self.audit_login_failure(
+                Some(user.id),
+                &user.email,
+                "invalid_current_password",
+                client,
             )
             .await;
+            self.audit_lock(Some(user.id), &user.email, locked_now, client)
+                .await;
             return Err(AuthError::InvalidCredentials);
         }
         if let Err(error) = self.inner.stores.lockouts.clear_lockout(&user.email).await {

@@ -628,7 +628,7 @@ impl AuthService {
         }
     }
 
-    async fn audit_login_failure(
+    pub(super) async fn audit_login_failure(
         &self,
         user_id: Option<Uuid>,
         canonical: &str,
@@ -643,7 +643,7 @@ impl AuthService {
         self.audit(event).await;
     }
 
-    async fn audit_lock(
+    pub(super) async fn audit_lock(
         &self,
         user_id: Option<Uuid>,
         canonical: &str,

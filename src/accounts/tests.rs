@@ -1172,6 +1172,24 @@ async fn change_password_guesses_count_toward_lockout() {
         matches!(error, AuthError::AccountLocked { .. }),
         "{error:?}"
     );
+
+    // Audited like logins: five failed checks, the lock, and the refused sixth check.
+    let failures = events(&h, AuditEventType::LoginFailure).await;
+    let reasons: Vec<_> = failures
+        .iter()
+        .map(|event| event.event_metadata["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "invalid_current_password")
+            .count(),
+        5
+    );
+    assert_eq!(reasons.iter().filter(|r| *r == "locked").count(), 1);
+    let locks = events(&h, AuditEventType::AccountLocked).await;
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].user_id, Some(stolen.user.id));
 }
 
 /// Polls `future` once, checks that it is still pending, then drops it, as a server drops a
