@@ -48,6 +48,9 @@ async fn main() {
     );
 
     tracing::info!("listening on http://{bound}");
+    // NOTE: axum::serve sets no timeout for reading request headers, so a client that never
+    // finishes them keeps its connection open. The API's own bodies time out after 10 s;
+    // hyper_app shows a header timeout, and a reverse proxy in front applies its own.
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

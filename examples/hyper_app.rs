@@ -38,6 +38,11 @@ async fn main() {
     let maintenance = auth.spawn_maintenance(Duration::from_secs(60));
     let stack = auth.layer().layer(auth.api());
 
+    // A client that never finishes its request headers is disconnected after 10 s.
+    let mut http = http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+
     tracing::info!("listening on http://{bound}");
     let graceful = GracefulShutdown::new();
     let shutdown = common::shutdown_signal();
@@ -61,7 +66,7 @@ async fn main() {
             request.extensions_mut().insert(PeerAddr(peer));
             stack.clone().oneshot(request)
         });
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {

@@ -71,9 +71,12 @@ pub enum AuthError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// The body is not `application/json`.
+    /// The body is not `application/json`, or it is compressed (`Content-Encoding`).
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    /// The client did not send the whole body in time.
+    #[error("request body not received in time")]
+    RequestTimeout,
     /// A rate limit was exceeded.
     #[error("rate limit exceeded, retry after {retry_after_secs} s")]
     RateLimited {
@@ -112,6 +115,7 @@ impl AuthError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } | Self::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -133,6 +137,7 @@ impl AuthError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             Self::AccountLocked { .. } => "ACCOUNT_LOCKED",
             Self::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
@@ -159,8 +164,10 @@ impl AuthError {
                 format!("Request body is larger than {limit} bytes.")
             }
             Self::UnsupportedMediaType => {
-                "Request body must be sent as Content-Type: application/json.".to_owned()
+                "Request body must be sent as Content-Type: application/json, uncompressed."
+                    .to_owned()
             }
+            Self::RequestTimeout => "The request body was not received in time.".to_owned(),
             Self::RateLimited { .. } => "Rate limit exceeded. Please try again later.".to_owned(),
             Self::AccountLocked { .. } => {
                 "Too many failed login attempts. Please try again later.".to_owned()
@@ -296,6 +303,7 @@ mod tests {
             AuthError::MethodNotAllowed,
             AuthError::PayloadTooLarge { limit: 1 },
             AuthError::UnsupportedMediaType,
+            AuthError::RequestTimeout,
             AuthError::RateLimited {
                 retry_after_secs: 1,
             },

@@ -15,8 +15,9 @@
 //! | `GET /api/admin/users` | query `offset`, `limit` | 200 `{"users": [...]}` |
 //! | `GET /api/admin/audit` | query `event_type`, `user_id`, `since`, `until`, `limit` | 200 `{"events": [...]}` |
 //!
-//! Bodies must be `Content-Type: application/json`, UTF-8, and at most
-//! [`AuthConfig::max_body_bytes`](crate::AuthConfig::max_body_bytes) (16 KiB by default).
+//! Bodies must be `Content-Type: application/json`, UTF-8, uncompressed, at most
+//! [`AuthConfig::max_body_bytes`](crate::AuthConfig::max_body_bytes) (16 KiB by default), and
+//! arrive within 10 s of the headers (else 408 `REQUEST_TIMEOUT`).
 //! Every error is the JSON of [`AuthError`](crate::AuthError). `HEAD` works wherever `GET`
 //! does.
 //!

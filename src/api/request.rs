@@ -13,13 +13,31 @@ use crate::error::AuthError;
 use crate::store::BoxError;
 
 /// Reads a JSON body of type `T`, checking media type, size and encoding first.
+/// How long a client may take to send a JSON body once its headers arrived. Bodies are at most
+/// a few kilobytes, so only a stalled or deliberately slow client takes longer.
+pub(super) const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Returns whether the body declares a content coding other than `identity`, which the API
+/// does not decode.
+fn is_encoded(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|value| {
+            value
+                .to_str()
+                .map_or(true, |value| !value.trim().eq_ignore_ascii_case("identity"))
+        })
+}
+
 pub(super) async fn read_json<T, B>(parts: &Parts, body: B, limit: usize) -> Result<T, AuthError>
 where
     T: DeserializeOwned,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    if !is_json(parts) {
+    if !is_json(parts) || is_encoded(parts) {
         return Err(AuthError::UnsupportedMediaType);
     }
     // A declared length over the limit is rejected before reading anything.
@@ -31,7 +49,12 @@ where
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(AuthError::PayloadTooLarge { limit });
     }
-    let bytes = match Limited::new(body, limit).collect().await {
+    // A client that stops sending would otherwise hold the request open for good.
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
+    let Ok(collected) = collected.await else {
+        return Err(AuthError::RequestTimeout);
+    };
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => {
             return Err(AuthError::PayloadTooLarge { limit });

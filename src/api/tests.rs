@@ -487,3 +487,81 @@ async fn session_list_marks_current_and_revokes_own() {
         Some(SessionCookie::Clear)
     ));
 }
+
+/// A body that sends its first bytes and then stalls, like a client that stops sending.
+struct StalledBody {
+    sent: bool,
+}
+
+impl http_body::Body for StalledBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.sent {
+            return std::task::Poll::Pending;
+        }
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+            b"{\"email\":",
+        )))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stalled_body_times_out_with_408() {
+    let api = api();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/auth/login")
+        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_LENGTH, "60")
+        .body(StalledBody { sent: false })
+        .unwrap();
+    let response = api.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_error(
+        status,
+        &body,
+        StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+    );
+}
+
+#[tokio::test]
+async fn compressed_body_is_unsupported() {
+    let api = api();
+    for encoding in ["gzip", "br", "identity, gzip"] {
+        let mut request = request(Method::POST, "/api/auth/login", r#"{"email":"a@b.co"}"#);
+        request
+            .headers_mut()
+            .insert(http::header::CONTENT_ENCODING, encoding.parse().unwrap());
+        let (status, body, _) = send(&api, request).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let mut plain = request(
+        Method::POST,
+        "/api/auth/login",
+        r#"{"email":"a@b.co","password":"Wrong-Pass-1"}"#,
+    );
+    plain
+        .headers_mut()
+        .insert(http::header::CONTENT_ENCODING, "identity".parse().unwrap());
+    let (status, body, _) = send(&api, plain).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    );
+}
