@@ -14,7 +14,8 @@ use crate::store::BoxError;
 
 /// Reads a JSON body of type `T`, checking media type, size and encoding first.
 /// How long a client may take to send a JSON body once its headers arrived. Bodies are at most
-/// a few kilobytes, so only a stalled or deliberately slow client takes longer.
+/// `max_body_bytes` (16 KiB by default), so only a stalled or deliberately slow client takes
+/// longer.
 pub(super) const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Returns whether the body declares a content coding other than `identity`, which the API
